@@ -1,0 +1,109 @@
+//! Command line and environment configuration of `syncscript`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+/// The default embedded database: a SQLite file under `./data/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/syncscript.db";
+
+/// SyncScript: real-time collaboration server for research vaults.
+#[derive(Debug, Parser)]
+#[command(name = "syncscript", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `syncscript=debug`).
+    #[arg(
+        long,
+        global = true,
+        env = "SYNCSCRIPT_LOG",
+        default_value = "info,sqlx=warn,socketioxide=warn,engineioxide=warn"
+    )]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API and Socket.IO on one port.
+    Serve(ServeArgs),
+    /// Run the database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://path/to/file.db` (created if missing) or `postgres://…`.
+    #[arg(long, env = "SYNCSCRIPT_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SYNCSCRIPT_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// How long a login session lasts (e.g. `30d`, `12h`).
+    #[arg(long, env = "SYNCSCRIPT_SESSION_TTL", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub session_ttl: Duration,
+
+    /// Refuse `POST /api/auth/signup` (accounts are then created by other means).
+    #[arg(long, env = "SYNCSCRIPT_NO_SIGNUP")]
+    pub no_signup: bool,
+
+    /// The server's public origin (e.g. `https://sync.example.org`), used for
+    /// the Origin check of cookie-authenticated requests; derived from each
+    /// request's `Host` header when unset.
+    #[arg(long, env = "SYNCSCRIPT_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// How far back catch-up replays events (the last 1,000 events of a
+    /// vault are always replayable).
+    #[arg(long, env = "SYNCSCRIPT_REPLAY_WINDOW", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub replay_window: Duration,
+}
+
+/// What the server needs to run, independent of how it was given.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub session_ttl: Duration,
+    pub signup_enabled: bool,
+    pub public_url: Option<Url>,
+    pub replay_window: Duration,
+    /// Events of a vault that stay replayable whatever their age.
+    pub replay_min_events: i64,
+}
+
+impl Config {
+    /// The defaults of `syncscript serve` with the given database.
+    pub fn new(database_url: impl Into<String>) -> Config {
+        Config {
+            database_url: database_url.into(),
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+            signup_enabled: true,
+            public_url: None,
+            replay_window: Duration::from_secs(24 * 3600),
+            replay_min_events: 1000,
+        }
+    }
+}
+
+impl From<ServeArgs> for Config {
+    fn from(args: ServeArgs) -> Config {
+        Config {
+            session_ttl: args.session_ttl,
+            signup_enabled: !args.no_signup,
+            public_url: args.public_url,
+            replay_window: args.replay_window,
+            ..Config::new(args.database.database_url)
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Database access over sqlx's `Any` driver, so one code path serves SQLite
+//! and PostgreSQL.
+//!
+//! Why `Any` with one migration folder per backend: the queries are plain SQL
+//! that both backends accept (`$1` placeholders, `RETURNING`, text ids and
+//! times, integer booleans), so a single set of functions covers both and the
+//! integration tests run every one of them against both. Only the DDL
+//! differs (column types), which is why `migrations/sqlite` and
+//! `migrations/postgres` exist side by side with the same versions.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend by URL scheme.
+    pub fn of(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!("unsupported database URL {url:?}: use sqlite://… or postgres://…")
+        }
+    }
+}
+
+/// A SQLite URL with its file's folder created and `mode=rwc`, so that a
+/// missing file is created; other URLs unchanged.
+fn prepare_url(url: &str) -> anyhow::Result<String> {
+    if Backend::of(url)? != Backend::Sqlite {
+        return Ok(url.to_owned());
+    }
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
+        }
+    }
+    Ok(if query.contains("mode=") {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("sqlite://{path}?mode=rwc")
+    } else {
+        format!("sqlite://{path}?{query}&mode=rwc")
+    })
+}
+
+/// Opens a pool; SQLite connections get WAL, foreign keys and a busy timeout.
+pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of(url)?;
+    let url = prepare_url(url)?;
+    let options: AnyConnectOptions = url.parse().context("invalid database URL")?;
+    let pool = match backend {
+        Backend::Sqlite => {
+            AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options)
+                .await
+        }
+        Backend::Postgres => {
+            AnyPoolOptions::new()
+                .max_connections(16)
+                .connect_with(options)
+                .await
+        }
+    };
+    pool.with_context(|| format!("cannot connect to the database ({backend:?})"))
+}
+
+/// Runs the embedded migrations of the URL's backend on a connection of its
+/// own, closed whatever happens (a failed run on PostgreSQL must not keep its
+/// advisory lock).
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
+    let migrator = match Backend::of(url)? {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    };
+    let url = prepare_url(url)?;
+    let mut conn = AnyConnection::connect(&url)
+        .await
+        .context("cannot connect to the database to migrate it")?;
+    let result = migrator.run(&mut conn).await;
+    let closed = conn.close().await;
+    result.context("migrations failed")?;
+    closed.context("closing the migration connection")?;
+    Ok(())
+}
+
+/// A time as stored and sent: RFC 3339 UTC with milliseconds, so that text
+/// order is time order.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The current time, formatted by [`timestamp`].
+pub fn now() -> String {
+    timestamp(Utc::now())
+}
+
+/// A fresh time-ordered id (UUIDv7).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/db.sqlite");
+        let url = format!("sqlite://{}", path.display());
+        let prepared = prepare_url(&url).unwrap();
+        assert_eq!(prepared, format!("sqlite://{}?mode=rwc", path.display()));
+        assert!(path.parent().unwrap().is_dir());
+        assert_eq!(
+            prepare_url("postgres://u@h/db").unwrap(),
+            "postgres://u@h/db"
+        );
+        assert!(Backend::of("mysql://x").is_err());
+    }
+
+    #[test]
+    fn timestamps_have_fixed_width() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(timestamp(at), "2026-01-02T03:04:05.000Z");
+    }
+}

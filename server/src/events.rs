@@ -1,0 +1,180 @@
+//! The transactional outbox and the single publish path.
+//!
+//! Every mutation runs through a [`Mutation`]: its transaction first bumps
+//! the vault's `event_seq` (which takes the vault row's write lock, so seq
+//! order is commit order on both backends and permission checks see the
+//! committed roles), then checks the caller's role, changes the rows, stores
+//! the `vault_events` row with the exact payload, commits, and only then
+//! broadcasts that payload to the vault's room. Nothing else emits to a
+//! vault room.
+
+use chrono::Utc;
+use socketioxide::SocketIo;
+use sqlx::{Any, AnyConnection, Executor, Transaction};
+use syncscript_protocol::{Actor, EventKind, EventMeta, LoggedEvent, VaultEvent, vault_room};
+
+use crate::auth::SessionUser;
+use crate::db;
+use crate::error::AppError;
+use crate::permissions::{self, Action};
+use crate::state::AppState;
+
+/// A mutation of one vault in progress: an open transaction holding the
+/// vault's next seq and the caller's checked role.
+pub struct Mutation {
+    tx: Transaction<'static, Any>,
+    seq: i64,
+    vault_id: String,
+    actor: Actor,
+}
+
+impl Mutation {
+    /// Opens the transaction, reserves the vault's next seq and checks that
+    /// `user` may do `action` (404 for a non-member, 403 without the right).
+    pub async fn begin(
+        state: &AppState,
+        vault_id: &str,
+        user: &SessionUser,
+        action: Action,
+    ) -> Result<Mutation, AppError> {
+        let mut tx = state.db.begin().await?;
+        let seq: Option<(i64,)> = sqlx::query_as(
+            r#"UPDATE vaults SET event_seq = event_seq + 1
+               WHERE id = $1 AND deleted_at IS NULL
+               RETURNING event_seq"#,
+        )
+        .bind(vault_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((seq,)) = seq else {
+            return Err(AppError::NotFound("Vault not found".into()));
+        };
+        let role = permissions::authorize(&mut *tx, vault_id, &user.id, action).await?;
+        Ok(Mutation {
+            tx,
+            seq,
+            vault_id: vault_id.to_owned(),
+            actor: Actor {
+                user_id: user.id.clone(),
+                user_name: user.name.clone(),
+                role,
+            },
+        })
+    }
+
+    /// The transaction's connection, for the mutation's own statements.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Stores the event, commits, then broadcasts it; returns the event.
+    pub async fn commit(mut self, io: &SocketIo, kind: EventKind) -> Result<VaultEvent, AppError> {
+        let event = VaultEvent {
+            meta: EventMeta {
+                vault_id: self.vault_id,
+                seq: self.seq,
+                actor: self.actor,
+                timestamp: db::now(),
+            },
+            kind,
+        };
+        sqlx::query(
+            r#"INSERT INTO vault_events (vault_id, seq, name, payload, actor_id, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6)"#,
+        )
+        .bind(&event.meta.vault_id)
+        .bind(event.meta.seq)
+        .bind(event.name())
+        .bind(event.payload().to_string())
+        .bind(&event.meta.actor.user_id)
+        .bind(&event.meta.timestamp)
+        .execute(&mut *self.tx)
+        .await?;
+        self.tx.commit().await?;
+        publish(io, &event).await;
+        Ok(event)
+    }
+}
+
+/// Broadcasts a committed event to its vault's room. A socket that cannot
+/// take it (full buffer) is lagging: it notices the seq gap on the next event
+/// and catches up with `since`, so nothing is lost silently.
+async fn publish(io: &SocketIo, event: &VaultEvent) {
+    let room = vault_room(&event.meta.vault_id);
+    if let Err(error) = io.to(room).emit(event.name(), &event.payload()).await {
+        tracing::warn!(%error, vault_id = %event.meta.vault_id, seq = event.meta.seq,
+            "some sockets did not take an event; they will catch up by seq");
+    }
+}
+
+/// The vault's current head seq.
+pub async fn head<'e>(
+    db: impl Executor<'e, Database = Any>,
+    vault_id: &str,
+) -> Result<i64, AppError> {
+    let head: Option<(i64,)> =
+        sqlx::query_as("SELECT event_seq FROM vaults WHERE id = $1 AND deleted_at IS NULL")
+            .bind(vault_id)
+            .fetch_optional(db)
+            .await?;
+    head.map(|(seq,)| seq)
+        .ok_or_else(|| AppError::NotFound("Vault not found".into()))
+}
+
+/// Up to `limit` logged events with seq > `since`, oldest first.
+pub async fn page<'e>(
+    db: impl Executor<'e, Database = Any>,
+    vault_id: &str,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<LoggedEvent>, AppError> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        r#"SELECT seq, name, payload FROM vault_events
+           WHERE vault_id = $1 AND seq > $2
+           ORDER BY seq LIMIT $3"#,
+    )
+    .bind(vault_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|(seq, name, payload)| {
+            let payload: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(|e| anyhow::anyhow!("stored event {seq} unreadable: {e}"))?;
+            let meta: EventMeta = serde_json::from_value(payload.clone())
+                .map_err(|e| anyhow::anyhow!("stored event {seq} lacks its meta: {e}"))?;
+            Ok(LoggedEvent {
+                seq,
+                name,
+                actor: meta.actor,
+                timestamp: meta.timestamp,
+                payload,
+            })
+        })
+        .collect()
+}
+
+/// Whether every event after `since` can still be replayed: it is among the
+/// last `min_events` of the vault, or younger than the replay window.
+pub async fn replayable<'e>(
+    db: impl Executor<'e, Database = Any>,
+    vault_id: &str,
+    since: i64,
+    head: i64,
+    state: &AppState,
+) -> Result<bool, AppError> {
+    if head - since <= state.config.replay_min_events {
+        return Ok(true);
+    }
+    let window = chrono::Duration::from_std(state.config.replay_window)
+        .map_err(|e| anyhow::anyhow!("replay window out of range: {e}"))?;
+    let cutoff = db::timestamp(Utc::now() - window);
+    let first: Option<(String,)> =
+        sqlx::query_as("SELECT created_at FROM vault_events WHERE vault_id = $1 AND seq = $2")
+            .bind(vault_id)
+            .bind(since + 1)
+            .fetch_optional(db)
+            .await?;
+    Ok(first.is_some_and(|(created_at,)| created_at >= cutoff))
+}

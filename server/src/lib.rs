@@ -1,0 +1,112 @@
+//! The SyncScript server: REST API and Socket.IO rooms on one port, over
+//! SQLite (embedded default) or PostgreSQL.
+//!
+//! [`run`] serves a bound listener until a shutdown future resolves; [`app`]
+//! builds the whole router with its Socket.IO layer. Both are what `main`
+//! and the integration tests call.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod members;
+pub mod openapi;
+pub mod permissions;
+pub mod realtime;
+pub mod sources;
+pub mod state;
+pub mod vaults;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
+use sqlx::AnyPool;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// Largest request body accepted (DESIGN.md: 64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Builds the router (REST, OpenAPI, health) with the Socket.IO layer on
+/// the same service, and returns it with the state its handlers share.
+pub fn app(db: AnyPool, config: Config) -> (Router, AppState) {
+    let core = state::Core::new(db, config);
+    let (layer, io) = realtime::layer(core.clone());
+    let state = AppState { core, io };
+    let (api, _) = openapi::router().split_for_parts();
+    let router = api
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(openapi::serve_document),
+        )
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(layer)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    (router, state)
+}
+
+/// Connects to the database, runs the migrations and serves `listener`
+/// until `shutdown` resolves, then closes every socket and the pool.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pool = db::connect(&config.database_url).await?;
+    db::migrate(&config.database_url).await?;
+    let (router, state) = app(pool.clone(), config);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "syncscript listening on http://{addr}");
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not disable Nagle on an accepted socket");
+        }
+    });
+    let io = state.io.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing sockets");
+            io.close().await;
+        })
+        .await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,244 @@
+//! Vault members: list, add, change role, remove. A vault always keeps at
+//! least one owner, and a removed member's sockets are evicted at once.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use sqlx::AnyConnection;
+use syncscript_protocol::{
+    AddMemberRequest, ErrorBody, EventKind, Member, MemberList, MemberResponse, Role,
+    UpdateMemberRequest,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Session;
+use crate::db;
+use crate::error::{AppError, Json, parse_id};
+use crate::events::Mutation;
+use crate::permissions::{self, Action};
+use crate::state::AppState;
+
+/// The member routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(update_member, remove_member))
+}
+
+fn parse_requested_role(raw: &str) -> Result<Role, AppError> {
+    Role::parse(raw)
+        .ok_or_else(|| AppError::validation("role", "must be owner, contributor or viewer"))
+}
+
+fn member_from_row(row: (String, String, String, String)) -> Result<Member, AppError> {
+    let (user_id, email, name, role) = row;
+    Ok(Member {
+        user_id,
+        email,
+        name,
+        role: permissions::parse_role(&role)?,
+    })
+}
+
+async fn find_member(
+    conn: &mut AnyConnection,
+    vault_id: &str,
+    user_id: &str,
+) -> Result<Member, AppError> {
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
+        r#"SELECT vu.user_id, u.email, u.name, vu.role
+           FROM vault_users vu JOIN users u ON u.id = vu.user_id
+           WHERE vu.vault_id = $1 AND vu.user_id = $2"#,
+    )
+    .bind(vault_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    member_from_row(row.ok_or_else(|| AppError::NotFound("Member not found".into()))?)
+}
+
+/// Refuses to leave the vault without an owner when `member` stops being one.
+async fn keep_an_owner(
+    conn: &mut AnyConnection,
+    vault_id: &str,
+    member: &Member,
+) -> Result<(), AppError> {
+    if member.role != Role::Owner {
+        return Ok(());
+    }
+    let (owners,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM vault_users WHERE vault_id = $1 AND role = 'owner'")
+            .bind(vault_id)
+            .fetch_one(conn)
+            .await?;
+    if owners <= 1 {
+        return Err(AppError::Conflict(
+            "A vault must keep at least one owner".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The vault's members.
+#[utoipa::path(get, path = "/api/vaults/{id}/members", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Vault id")),
+    responses(
+        (status = 200, description = "Members", body = MemberList),
+        (status = 404, description = "No such vault, or not a member", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn list_members(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<MemberList>, AppError> {
+    let id = parse_id(&id, "vault")?;
+    permissions::authorize(&state.db, &id, &session.user.id, Action::Read).await?;
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        r#"SELECT vu.user_id, u.email, u.name, vu.role
+           FROM vault_users vu JOIN users u ON u.id = vu.user_id
+           WHERE vu.vault_id = $1 ORDER BY vu.added_at, u.email"#,
+    )
+    .bind(&id)
+    .fetch_all(&state.db)
+    .await?;
+    let members = rows
+        .into_iter()
+        .map(member_from_row)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(MemberList { members }))
+}
+
+/// Adds a registered user to the vault (owner only); `member:added`.
+#[utoipa::path(post, path = "/api/vaults/{id}/members", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Vault id")),
+    request_body = AddMemberRequest,
+    responses(
+        (status = 201, description = "Added", body = MemberResponse),
+        (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such vault, or no user with that email", body = ErrorBody),
+        (status = 409, description = "Already a member", body = ErrorBody),
+        (status = 422, description = "Invalid role", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn add_member(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Json(input): Json<AddMemberRequest>,
+) -> Result<(StatusCode, Json<MemberResponse>), AppError> {
+    let id = parse_id(&id, "vault")?;
+    let role = parse_requested_role(&input.role)?;
+    let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
+    let user: Option<(String, String, String)> =
+        sqlx::query_as("SELECT id, email, name FROM users WHERE lower(email) = lower($1)")
+            .bind(input.email.trim())
+            .fetch_optional(mutation.conn())
+            .await?;
+    let (user_id, email, name) =
+        user.ok_or_else(|| AppError::NotFound("No user with this email".into()))?;
+    let inserted = sqlx::query(
+        r#"INSERT INTO vault_users (vault_id, user_id, role, added_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (vault_id, user_id) DO NOTHING"#,
+    )
+    .bind(&id)
+    .bind(&user_id)
+    .bind(role.as_str())
+    .bind(db::now())
+    .execute(mutation.conn())
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(AppError::Conflict(
+            "This user is already a member of the vault".into(),
+        ));
+    }
+    let member = Member {
+        user_id,
+        email,
+        name,
+        role,
+    };
+    mutation
+        .commit(&state.io, EventKind::MemberAdded(member.clone()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(MemberResponse { member })))
+}
+
+/// Changes a member's role (owner only); `member:updated`. Takes effect on
+/// the member's very next command.
+#[utoipa::path(patch, path = "/api/vaults/{id}/members/{userId}", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Vault id"),
+           ("userId" = String, Path, description = "Member's user id")),
+    request_body = UpdateMemberRequest,
+    responses(
+        (status = 200, description = "Role changed", body = MemberResponse),
+        (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such vault or member", body = ErrorBody),
+        (status = 409, description = "Would leave the vault without an owner", body = ErrorBody),
+        (status = 422, description = "Invalid role", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn update_member(
+    State(state): State<AppState>,
+    session: Session,
+    Path((id, user_id)): Path<(String, String)>,
+    Json(input): Json<UpdateMemberRequest>,
+) -> Result<Json<MemberResponse>, AppError> {
+    let id = parse_id(&id, "vault")?;
+    let user_id = parse_id(&user_id, "user")?;
+    let role = parse_requested_role(&input.role)?;
+    let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
+    let mut member = find_member(mutation.conn(), &id, &user_id).await?;
+    if role != Role::Owner {
+        keep_an_owner(mutation.conn(), &id, &member).await?;
+    }
+    sqlx::query("UPDATE vault_users SET role = $1 WHERE vault_id = $2 AND user_id = $3")
+        .bind(role.as_str())
+        .bind(&id)
+        .bind(&user_id)
+        .execute(mutation.conn())
+        .await?;
+    member.role = role;
+    mutation
+        .commit(&state.io, EventKind::MemberUpdated(member.clone()))
+        .await?;
+    Ok(Json(MemberResponse { member }))
+}
+
+/// Removes a member (owner only); `member:removed`, then the member's
+/// sockets leave the room and receive `vault:removed`.
+#[utoipa::path(delete, path = "/api/vaults/{id}/members/{userId}", tag = "members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Vault id"),
+           ("userId" = String, Path, description = "Member's user id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such vault or member", body = ErrorBody),
+        (status = 409, description = "Would leave the vault without an owner", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    session: Session,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let id = parse_id(&id, "vault")?;
+    let user_id = parse_id(&user_id, "user")?;
+    let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
+    let member = find_member(mutation.conn(), &id, &user_id).await?;
+    keep_an_owner(mutation.conn(), &id, &member).await?;
+    sqlx::query("DELETE FROM vault_users WHERE vault_id = $1 AND user_id = $2")
+        .bind(&id)
+        .bind(&user_id)
+        .execute(mutation.conn())
+        .await?;
+    mutation
+        .commit(&state.io, EventKind::MemberRemoved(member))
+        .await?;
+    crate::realtime::evict_member(&state, &id, &user_id).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,358 @@
+//! Sources: the snapshot of a vault, and create / read / update / delete.
+//! The mutations are service functions shared by the REST handlers and the
+//! Socket.IO commands.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use syncscript_protocol::{
+    CreateSourceRequest, ErrorBody, EventKind, Source, SourceList, SourceResponse,
+    UpdateSourceRequest,
+};
+use url::Url;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Session, SessionUser};
+use crate::db;
+use crate::error::{AppError, Json, parse_id};
+use crate::events::{self, Mutation};
+use crate::permissions::{self, Action};
+use crate::state::AppState;
+
+/// The source routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sources, create_source_route))
+        .routes(routes!(
+            get_source,
+            update_source_route,
+            delete_source_route
+        ))
+}
+
+const SOURCE_COLUMNS: &str = "id, vault_id, title, file_url, created_by, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct SourceRow {
+    id: String,
+    vault_id: String,
+    title: String,
+    file_url: String,
+    created_by: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<SourceRow> for Source {
+    fn from(row: SourceRow) -> Source {
+        Source {
+            id: row.id,
+            vault_id: row.vault_id,
+            title: row.title,
+            file_url: row.file_url,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A source title: 1–500 characters once trimmed.
+pub fn validate_title(raw: &str) -> Result<String, AppError> {
+    let title = raw.trim();
+    match title.chars().count() {
+        1..=500 => Ok(title.to_owned()),
+        _ => Err(AppError::validation("title", "must be 1-500 characters")),
+    }
+}
+
+/// A file URL: an absolute http(s) URL of at most 2,048 characters.
+pub fn validate_file_url(raw: &str) -> Result<String, AppError> {
+    let raw = raw.trim();
+    if raw.chars().count() > 2048 {
+        return Err(AppError::validation(
+            "fileUrl",
+            "must be at most 2048 characters",
+        ));
+    }
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(raw.to_owned()),
+        _ => Err(AppError::validation("fileUrl", "must be an http(s) URL")),
+    }
+}
+
+/// Creates a source in a vault (owner, contributor); `source:created`.
+pub async fn create_source(
+    state: &AppState,
+    user: &SessionUser,
+    vault_id: &str,
+    input: &CreateSourceRequest,
+) -> Result<Source, AppError> {
+    let vault_id = parse_id(vault_id, "vault")?;
+    let title = validate_title(&input.title)?;
+    let file_url = validate_file_url(&input.file_url)?;
+    let mut mutation = Mutation::begin(state, &vault_id, user, Action::EditSources).await?;
+    let now = db::now();
+    let row: SourceRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        r#"INSERT INTO sources (id, vault_id, title, file_url, created_by, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $6)
+           RETURNING {SOURCE_COLUMNS}"#
+    )))
+    .bind(db::new_id())
+    .bind(&vault_id)
+    .bind(&title)
+    .bind(&file_url)
+    .bind(&user.id)
+    .bind(&now)
+    .fetch_one(mutation.conn())
+    .await?;
+    let source = Source::from(row);
+    mutation
+        .commit(&state.io, EventKind::SourceCreated(source.clone()))
+        .await?;
+    Ok(source)
+}
+
+/// The vault a live source belongs to; 404 when there is none.
+async fn vault_of(state: &AppState, source_id: &str) -> Result<String, AppError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        r#"SELECT s.vault_id FROM sources s JOIN vaults v ON v.id = s.vault_id
+           WHERE s.id = $1 AND v.deleted_at IS NULL"#,
+    )
+    .bind(source_id)
+    .fetch_optional(&state.db)
+    .await?;
+    row.map(|(vault_id,)| vault_id).ok_or_else(source_not_found)
+}
+
+fn source_not_found() -> AppError {
+    AppError::NotFound("Source not found".into())
+}
+
+/// A non-member must not learn that the source exists.
+fn hide_vault(error: AppError) -> AppError {
+    match error {
+        AppError::NotFound(_) => source_not_found(),
+        other => other,
+    }
+}
+
+/// Updates a source's title and/or URL (owner, contributor); `source:updated`.
+pub async fn update_source(
+    state: &AppState,
+    user: &SessionUser,
+    source_id: &str,
+    input: &UpdateSourceRequest,
+) -> Result<Source, AppError> {
+    let source_id = parse_id(source_id, "source")?;
+    if input.title.is_none() && input.file_url.is_none() {
+        return Err(AppError::validation(
+            "title",
+            "give at least one of title and fileUrl",
+        ));
+    }
+    let title = input.title.as_deref().map(validate_title).transpose()?;
+    let file_url = input
+        .file_url
+        .as_deref()
+        .map(validate_file_url)
+        .transpose()?;
+    let vault_id = vault_of(state, &source_id).await?;
+    let mut mutation = Mutation::begin(state, &vault_id, user, Action::EditSources)
+        .await
+        .map_err(hide_vault)?;
+    let row: Option<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        r#"UPDATE sources SET title = COALESCE($1, title), file_url = COALESCE($2, file_url),
+               updated_at = $3
+           WHERE id = $4 AND vault_id = $5
+           RETURNING {SOURCE_COLUMNS}"#
+    )))
+    .bind(title)
+    .bind(file_url)
+    .bind(db::now())
+    .bind(&source_id)
+    .bind(&vault_id)
+    .fetch_optional(mutation.conn())
+    .await?;
+    let source = Source::from(row.ok_or_else(source_not_found)?);
+    mutation
+        .commit(&state.io, EventKind::SourceUpdated(source.clone()))
+        .await?;
+    Ok(source)
+}
+
+/// Deletes a source (owner, contributor); `source:deleted`.
+pub async fn delete_source(
+    state: &AppState,
+    user: &SessionUser,
+    source_id: &str,
+) -> Result<String, AppError> {
+    let source_id = parse_id(source_id, "source")?;
+    let vault_id = vault_of(state, &source_id).await?;
+    let mut mutation = Mutation::begin(state, &vault_id, user, Action::EditSources)
+        .await
+        .map_err(hide_vault)?;
+    let deleted = sqlx::query("DELETE FROM sources WHERE id = $1 AND vault_id = $2")
+        .bind(&source_id)
+        .bind(&vault_id)
+        .execute(mutation.conn())
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(source_not_found());
+    }
+    mutation
+        .commit(
+            &state.io,
+            EventKind::SourceDeleted {
+                source_id: source_id.clone(),
+            },
+        )
+        .await?;
+    Ok(source_id)
+}
+
+/// The vault's sources, oldest first, with the seq of the snapshot.
+///
+/// The head is read before the rows, so the rows are at least as new as the
+/// seq; a client that joins with `since = seq` may be replayed an event it
+/// already has, which applying by id makes harmless.
+#[utoipa::path(get, path = "/api/vaults/{id}/sources", tag = "sources",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Vault id")),
+    responses(
+        (status = 200, description = "Snapshot and its seq", body = SourceList),
+        (status = 404, description = "No such vault, or not a member", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn list_sources(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<SourceList>, AppError> {
+    let id = parse_id(&id, "vault")?;
+    permissions::authorize(&state.db, &id, &session.user.id, Action::Read).await?;
+    let mut tx = state.db.begin().await?;
+    let seq = events::head(&mut *tx, &id).await?;
+    let rows: Vec<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SOURCE_COLUMNS} FROM sources WHERE vault_id = $1 ORDER BY created_at, id"
+    )))
+    .bind(&id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(SourceList {
+        sources: rows.into_iter().map(Source::from).collect(),
+        seq,
+    }))
+}
+
+/// Adds a source to a vault.
+#[utoipa::path(post, path = "/api/vaults/{id}/sources", tag = "sources",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Vault id")),
+    request_body = CreateSourceRequest,
+    responses(
+        (status = 201, description = "Created", body = SourceResponse),
+        (status = 403, description = "Viewer", body = ErrorBody),
+        (status = 404, description = "No such vault, or not a member", body = ErrorBody),
+        (status = 422, description = "Invalid title or fileUrl", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn create_source_route(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Json(input): Json<CreateSourceRequest>,
+) -> Result<(StatusCode, Json<SourceResponse>), AppError> {
+    let source = create_source(&state, &session.user, &id, &input).await?;
+    Ok((StatusCode::CREATED, Json(SourceResponse { source })))
+}
+
+/// One source.
+#[utoipa::path(get, path = "/api/sources/{id}", tag = "sources",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The source", body = SourceResponse),
+        (status = 404, description = "No such source, or not a member", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn get_source(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<SourceResponse>, AppError> {
+    let id = parse_id(&id, "source")?;
+    let vault_id = vault_of(&state, &id).await?;
+    permissions::authorize(&state.db, &vault_id, &session.user.id, Action::Read)
+        .await
+        .map_err(hide_vault)?;
+    let row: Option<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1"
+    )))
+    .bind(&id)
+    .fetch_optional(&state.db)
+    .await?;
+    let source = Source::from(row.ok_or_else(source_not_found)?);
+    Ok(Json(SourceResponse { source }))
+}
+
+/// Changes a source's title and/or URL.
+#[utoipa::path(patch, path = "/api/sources/{id}", tag = "sources",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    request_body = UpdateSourceRequest,
+    responses(
+        (status = 200, description = "Updated", body = SourceResponse),
+        (status = 403, description = "Viewer", body = ErrorBody),
+        (status = 404, description = "No such source, or not a member", body = ErrorBody),
+        (status = 422, description = "Invalid or missing field", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn update_source_route(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Json(input): Json<UpdateSourceRequest>,
+) -> Result<Json<SourceResponse>, AppError> {
+    let source = update_source(&state, &session.user, &id, &input).await?;
+    Ok(Json(SourceResponse { source }))
+}
+
+/// Deletes a source.
+#[utoipa::path(delete, path = "/api/sources/{id}", tag = "sources",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Source id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Viewer", body = ErrorBody),
+        (status = 404, description = "No such source, or not a member", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn delete_source_route(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    delete_source(&state, &session.user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_and_urls_are_validated() {
+        assert_eq!(validate_title("  A paper ").unwrap(), "A paper");
+        assert!(validate_title(" ").is_err());
+        assert!(validate_title(&"é".repeat(500)).is_ok());
+        assert!(validate_title(&"é".repeat(501)).is_err());
+        assert!(validate_file_url("https://example.org/a.pdf").is_ok());
+        assert!(validate_file_url("ftp://example.org/a.pdf").is_err());
+        assert!(validate_file_url("javascript:alert(1)").is_err());
+        assert!(validate_file_url("not a url").is_err());
+        let long = format!("https://example.org/{}", "a".repeat(2040));
+        assert!(validate_file_url(&long).is_err());
+    }
+}
