@@ -1,5 +1,7 @@
 //! `syncscript`: serve the API or run the migrations.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use syncscript::config::{Cli, Command};
@@ -10,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.log_level).context("invalid --log-level")?)
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     match cli.command {
         Command::Serve(args) => {
