@@ -1,0 +1,9 @@
+//! Integration tests of the server: the real server on a free port, real
+//! HTTP and Socket.IO clients, on SQLite and on PostgreSQL.
+
+mod auth;
+mod helpers;
+mod openapi;
+mod permissions;
+mod rest;
+mod seq;
