@@ -110,7 +110,10 @@ pub async fn migrate(url: &str) -> anyhow::Result<()> {
     let mut conn = AnyConnection::connect(&url)
         .await
         .context("cannot connect to the database to migrate it")?;
-    let result = migrator.run(&mut conn).await;
+    // `Migrator::run` through `Acquire` makes the caller's future fail the
+    // `Send` check ("implementation of `Acquire` is not general enough");
+    // `run_direct` is sqlx's own way around it, same locking and checks.
+    let result = migrator.run_direct(None, &mut conn, false).await;
     let closed = conn.close().await;
     result.context("migrations failed")?;
     closed.context("closing the migration connection")?;
