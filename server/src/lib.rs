@@ -17,6 +17,7 @@ pub mod permissions;
 pub mod realtime;
 pub mod sources;
 pub mod state;
+pub mod testpage;
 pub mod vaults;
 
 use std::future::Future;
@@ -51,7 +52,9 @@ pub fn app(db: AnyPool, config: Config) -> (Router, AppState) {
         .layer(layer)
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());
-    (router, state)
+    // The test page's `/socket.io/*.js` routes must answer before the
+    // Socket.IO layer, which claims every `/socket.io/` path.
+    (testpage::wrap(router), state)
 }
 
 /// Connects to the database, runs the migrations and serves `listener`
