@@ -1,1 +1,16 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use syncscript_tui::session::Args;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match syncscript_tui::run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("syncscript-tui: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

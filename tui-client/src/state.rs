@@ -1,0 +1,324 @@
+//! The live copy of one vault: its sources, the last applied `seq`, the
+//! events that arrived ahead of a missing one, the members (to name people),
+//! who is watching, and the activity log.
+//!
+//! Everything here is pure and clock-free (the caller passes `now`), so the
+//! catch-up rules of DESIGN.md are tested by feeding event sequences.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use syncscript_protocol::{EventKind, Member, PresenceEntry, Role, Source, SourceList, VaultEvent};
+
+/// Activity entries kept (the oldest are dropped first).
+const ACTIVITY_LIMIT: usize = 200;
+
+/// One line of the activity log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub seq: i64,
+    /// When the server says it happened.
+    pub at: Option<DateTime<Utc>>,
+    pub actor: String,
+    /// What happened, e.g. `added`, `deleted`, `added member`.
+    pub action: &'static str,
+    /// What it happened to (a source title, a member name, the vault name).
+    pub subject: String,
+}
+
+/// One row of the sources table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRow {
+    pub source: Source,
+    /// Who made the last change, when an event told us; else the creator.
+    pub changed_by: Option<String>,
+    /// When this client saw it change live (for the brief highlight).
+    pub seen_change_at: Option<DateTime<Utc>>,
+}
+
+/// What [`VaultState::apply`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The event (and any buffered ones it unblocked) changed the table.
+    Applied,
+    /// `seq` was already applied: ignored.
+    Duplicate,
+    /// `seq` is ahead of the next expected one: kept until the gap fills.
+    Buffered,
+    /// The event is for another vault: ignored.
+    OtherVault,
+}
+
+/// How the vault ended for this client, when it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Deleted { by: String },
+    Removed { reason: String },
+}
+
+/// The live state of the open vault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VaultState {
+    pub vault_id: String,
+    pub name: String,
+    /// The user's own role (kept current by `member:updated`).
+    pub role: Role,
+    pub user_id: String,
+    rows: HashMap<String, SourceRow>,
+    /// The seq of the last event applied (or of the snapshot).
+    applied_seq: i64,
+    /// Events received ahead of `applied_seq + 1`, by seq.
+    pending: BTreeMap<i64, VaultEvent>,
+    /// When the oldest still-missing seq was first noticed missing.
+    gap_since: Option<DateTime<Utc>>,
+    members: HashMap<String, Member>,
+    pub presence: Vec<PresenceEntry>,
+    activity: VecDeque<Activity>,
+    pub ended: Option<Ended>,
+}
+
+impl VaultState {
+    /// An empty vault, before its snapshot is loaded.
+    pub fn new(vault_id: &str, name: &str, role: Role, user_id: &str) -> VaultState {
+        VaultState {
+            vault_id: vault_id.to_owned(),
+            name: name.to_owned(),
+            role,
+            user_id: user_id.to_owned(),
+            rows: HashMap::new(),
+            applied_seq: 0,
+            pending: BTreeMap::new(),
+            gap_since: None,
+            members: HashMap::new(),
+            presence: Vec::new(),
+            activity: VecDeque::new(),
+            ended: None,
+        }
+    }
+
+    /// The seq of the last applied event: what a rejoin passes as `since`.
+    pub fn applied_seq(&self) -> i64 {
+        self.applied_seq
+    }
+
+    /// Replaces the table with a snapshot taken at `list.seq`, drops the
+    /// buffered events it already contains and applies those that follow.
+    pub fn load_snapshot(&mut self, list: SourceList, now: DateTime<Utc>) {
+        let previous = std::mem::take(&mut self.rows);
+        self.rows = list
+            .sources
+            .into_iter()
+            .map(|source| {
+                // Keep what we knew about rows that did not change.
+                let (changed_by, seen_change_at) = match previous.get(&source.id) {
+                    Some(old) if old.source == source => {
+                        (old.changed_by.clone(), old.seen_change_at)
+                    }
+                    _ => (None, None),
+                };
+                let row = SourceRow {
+                    source,
+                    changed_by,
+                    seen_change_at,
+                };
+                (row.source.id.clone(), row)
+            })
+            .collect();
+        self.applied_seq = list.seq;
+        self.pending = self.pending.split_off(&(list.seq + 1));
+        self.gap_since = None;
+        self.drain_pending(now);
+    }
+
+    /// Replaces the member list (used to name the creators of rows).
+    pub fn set_members(&mut self, members: Vec<Member>) {
+        self.members = members
+            .into_iter()
+            .map(|member| (member.user_id.clone(), member))
+            .collect();
+    }
+
+    /// Applies one sequenced event following the catch-up rules: in seq
+    /// order, duplicates ignored, early ones buffered.
+    pub fn apply(&mut self, event: VaultEvent, now: DateTime<Utc>) -> Applied {
+        if event.meta.vault_id != self.vault_id {
+            return Applied::OtherVault;
+        }
+        let seq = event.meta.seq;
+        if seq <= self.applied_seq || self.pending.contains_key(&seq) {
+            return Applied::Duplicate;
+        }
+        if seq > self.applied_seq + 1 {
+            self.pending.insert(seq, event);
+            self.gap_since.get_or_insert(now);
+            return Applied::Buffered;
+        }
+        self.apply_now(event, now);
+        self.drain_pending(now);
+        Applied::Applied
+    }
+
+    /// Since when a seq has been missing, if one is (events are buffered
+    /// behind it); the caller rejoins with `since` once it waited enough.
+    pub fn gap_since(&self) -> Option<DateTime<Utc>> {
+        self.gap_since
+    }
+
+    /// Restarts the wait for a missing seq (after asking for it again).
+    pub fn restart_gap_wait(&mut self, now: DateTime<Utc>) {
+        if self.gap_since.is_some() {
+            self.gap_since = Some(now);
+        }
+    }
+
+    /// Number of events waiting behind a missing seq.
+    pub fn buffered(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn drain_pending(&mut self, now: DateTime<Utc>) {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() != self.applied_seq + 1 {
+                break;
+            }
+            let event = entry.remove();
+            self.apply_now(event, now);
+        }
+        if self.pending.is_empty() {
+            self.gap_since = None;
+        } else {
+            self.gap_since.get_or_insert(now);
+        }
+    }
+
+    fn apply_now(&mut self, event: VaultEvent, now: DateTime<Utc>) {
+        let meta = event.meta;
+        self.applied_seq = meta.seq;
+        let actor = meta.actor.user_name.clone();
+        let (action, subject) = match event.kind {
+            EventKind::SourceCreated(source) | EventKind::SourceUpdated(source) => {
+                let action = if self.rows.contains_key(&source.id) {
+                    "updated"
+                } else {
+                    "added"
+                };
+                let subject = source.title.clone();
+                let row = SourceRow {
+                    source,
+                    changed_by: Some(actor.clone()),
+                    seen_change_at: Some(now),
+                };
+                self.rows.insert(row.source.id.clone(), row);
+                (action, subject)
+            }
+            EventKind::SourceDeleted { source_id } => {
+                let subject = self
+                    .rows
+                    .remove(&source_id)
+                    .map_or(source_id, |row| row.source.title);
+                ("deleted", subject)
+            }
+            EventKind::MemberAdded(member) => {
+                let subject = member.name.clone();
+                self.members.insert(member.user_id.clone(), member);
+                ("added member", subject)
+            }
+            EventKind::MemberUpdated(member) => {
+                let subject = format!("{} → {}", member.name, member.role);
+                if member.user_id == self.user_id {
+                    self.role = member.role;
+                }
+                self.members.insert(member.user_id.clone(), member);
+                ("changed role", subject)
+            }
+            EventKind::MemberRemoved(member) => {
+                let subject = member.name.clone();
+                self.members.remove(&member.user_id);
+                ("removed member", subject)
+            }
+            EventKind::VaultUpdated(vault) => {
+                self.name = vault.name.clone();
+                ("renamed vault", vault.name)
+            }
+            EventKind::VaultDeleted => {
+                self.ended = Some(Ended::Deleted { by: actor.clone() });
+                ("deleted vault", self.name.clone())
+            }
+        };
+        self.push_activity(Activity {
+            seq: meta.seq,
+            at: DateTime::parse_from_rfc3339(&meta.timestamp)
+                .ok()
+                .map(|at| at.with_timezone(&Utc)),
+            actor,
+            action,
+            subject,
+        });
+    }
+
+    fn push_activity(&mut self, activity: Activity) {
+        if self.activity.len() == ACTIVITY_LIMIT {
+            self.activity.pop_back();
+        }
+        self.activity.push_front(activity);
+    }
+
+    /// The activity log, newest first.
+    pub fn activity(&self) -> impl Iterator<Item = &Activity> {
+        self.activity.iter()
+    }
+
+    /// Every source, newest change first (ties by id, newest first).
+    pub fn sources(&self) -> Vec<&SourceRow> {
+        let mut rows: Vec<&SourceRow> = self.rows.values().collect();
+        rows.sort_by(|a, b| {
+            b.source
+                .updated_at
+                .cmp(&a.source.updated_at)
+                .then_with(|| b.source.id.cmp(&a.source.id))
+        });
+        rows
+    }
+
+    /// The sources whose title or URL contains `filter` (case-insensitive).
+    pub fn filtered_sources(&self, filter: &str) -> Vec<&SourceRow> {
+        let needle = filter.to_lowercase();
+        self.sources()
+            .into_iter()
+            .filter(|row| {
+                needle.is_empty()
+                    || row.source.title.to_lowercase().contains(&needle)
+                    || row.source.file_url.to_lowercase().contains(&needle)
+            })
+            .collect()
+    }
+
+    /// One source by id.
+    pub fn source(&self, source_id: &str) -> Option<&SourceRow> {
+        self.rows.get(source_id)
+    }
+
+    /// Number of sources.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the vault has no source.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// A person's display name: from the members, else the raw id.
+    pub fn person(&self, user_id: &str) -> String {
+        self.members
+            .get(user_id)
+            .map_or_else(|| user_id.to_owned(), |member| member.name.clone())
+    }
+
+    /// Who last changed a row, as a name.
+    pub fn changed_by(&self, row: &SourceRow) -> String {
+        row.changed_by
+            .clone()
+            .unwrap_or_else(|| self.person(&row.source.created_by))
+    }
+}
