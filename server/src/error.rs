@@ -2,9 +2,11 @@
 //! `{"error": {code, message}}`; extractors that answer in that shape.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use syncscript_protocol::{ErrorBody, ErrorCode, ErrorDetail};
 
 /// Every way a request or command can fail.
@@ -106,10 +108,26 @@ impl From<QueryRejection> for AppError {
     }
 }
 
-/// `axum::Json` whose rejections answer in the contract's shape.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// A JSON request body (which must be an object) or response; rejections
+/// answer in the contract's shape.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Json<T>, AppError> {
+        let axum::Json(value) = axum::Json::<Value>::from_request(request, state).await?;
+        if !value.is_object() {
+            return Err(AppError::BadRequest(
+                "the request body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

@@ -53,11 +53,17 @@ async fn signup_login_me_logout(backend: Backend) {
     let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     let body: serde_json::Value = response.json().await.unwrap();
     let token = body["token"].as_str().unwrap().to_owned();
-    assert!(cookie.starts_with(&format!("syncscript_session={token}")), "{cookie}");
+    assert!(
+        cookie.starts_with(&format!("syncscript_session={token}")),
+        "{cookie}"
+    );
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing in {cookie}");
     }
-    assert!(!cookie.contains("Secure"), "plain http must not set Secure: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http must not set Secure: {cookie}"
+    );
     assert!(body["expiresAt"].as_str().unwrap() > body["user"]["createdAt"].as_str().unwrap());
 
     let stored: (String,) = sqlx::query_as("SELECT token_hash FROM sessions")
@@ -88,7 +94,12 @@ async fn signup_login_me_logout(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    assert!(logout.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        logout.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     let after = app
         .http
         .get(app.url("/api/me"))
@@ -103,13 +114,37 @@ async fn signup_rejects_bad_input_and_duplicates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("taken").await;
     let cases = [
-        (json!({"email": "TAKEN@test.dev", "name": "X", "password": PASSWORD}), 409, "CONFLICT"),
-        (json!({"email": "no-at-sign", "name": "X", "password": PASSWORD}), 422, "VALIDATION"),
-        (json!({"email": "a@b.c", "name": "  ", "password": PASSWORD}), 422, "VALIDATION"),
-        (json!({"email": "a@b.c", "name": "x".repeat(201), "password": PASSWORD}), 422, "VALIDATION"),
-        (json!({"email": "a@b.c", "name": "X", "password": "short"}), 422, "VALIDATION"),
+        (
+            json!({"email": "TAKEN@test.dev", "name": "X", "password": PASSWORD}),
+            409,
+            "CONFLICT",
+        ),
+        (
+            json!({"email": "no-at-sign", "name": "X", "password": PASSWORD}),
+            422,
+            "VALIDATION",
+        ),
+        (
+            json!({"email": "a@b.c", "name": "  ", "password": PASSWORD}),
+            422,
+            "VALIDATION",
+        ),
+        (
+            json!({"email": "a@b.c", "name": "x".repeat(201), "password": PASSWORD}),
+            422,
+            "VALIDATION",
+        ),
+        (
+            json!({"email": "a@b.c", "name": "X", "password": "short"}),
+            422,
+            "VALIDATION",
+        ),
         (json!({"email": "a@b.c", "name": "X"}), 400, "BAD_REQUEST"),
-        (json!({"email": 5, "name": "X", "password": PASSWORD}), 400, "BAD_REQUEST"),
+        (
+            json!({"email": 5, "name": "X", "password": PASSWORD}),
+            400,
+            "BAD_REQUEST",
+        ),
         (json!(["not", "an", "object"]), 400, "BAD_REQUEST"),
     ];
     for (body, status, code) in cases {
@@ -118,7 +153,11 @@ async fn signup_rejects_bad_input_and_duplicates(backend: Backend) {
             .await;
         assert_eq!(got.as_u16(), status, "{body} → {answer}");
         assert_eq!(answer["error"]["code"], code, "{body} → {answer}");
-        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
     let not_json = app
         .http
@@ -194,9 +233,7 @@ async fn expired_and_revoked_sessions_are_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "revoked session");
-    let (status, _) = app
-        .call(Method::GET, "/api/me", None, None)
-        .await;
+    let (status, _) = app.call(Method::GET, "/api/me", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let forged = app
         .http
@@ -243,11 +280,23 @@ async fn cookie_sessions_work_and_foreign_origins_are_refused(backend: Backend) 
     let cases = [
         (Some(("origin", own_origin.clone())), StatusCode::CREATED),
         (None, StatusCode::CREATED),
-        (Some(("origin", "http://evil.test".to_owned())), StatusCode::FORBIDDEN),
-        (Some(("origin", "http://127.0.0.1:1".to_owned())), StatusCode::FORBIDDEN),
+        (
+            Some(("origin", "http://evil.test".to_owned())),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some(("origin", "http://127.0.0.1:1".to_owned())),
+            StatusCode::FORBIDDEN,
+        ),
         (Some(("origin", "null".to_owned())), StatusCode::FORBIDDEN),
-        (Some(("referer", "http://evil.test/page".to_owned())), StatusCode::FORBIDDEN),
-        (Some(("referer", format!("{own_origin}/test/realtime"))), StatusCode::CREATED),
+        (
+            Some(("referer", "http://evil.test/page".to_owned())),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some(("referer", format!("{own_origin}/test/realtime"))),
+            StatusCode::CREATED,
+        ),
     ];
     let mut created = 0;
     for (origin, expected) in cases {
@@ -263,17 +312,21 @@ async fn cookie_sessions_work_and_foreign_origins_are_refused(backend: Backend) 
             assert_eq!(body["error"]["code"], "FORBIDDEN");
         }
     }
-    let bearer = create(
-        Some(("origin", "http://evil.test".to_owned())),
-        None,
-        true,
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(bearer.status(), StatusCode::CREATED, "bearer requests are not Origin-checked");
+    let bearer = create(Some(("origin", "http://evil.test".to_owned())), None, true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer.status(),
+        StatusCode::CREATED,
+        "bearer requests are not Origin-checked"
+    );
     created += 1;
-    assert_eq!(app.count("vaults").await, created, "refused requests created nothing");
+    assert_eq!(
+        app.count("vaults").await,
+        created,
+        "refused requests created nothing"
+    );
 
     let logout = app
         .http
@@ -283,5 +336,9 @@ async fn cookie_sessions_work_and_foreign_origins_are_refused(backend: Backend) 
         .send()
         .await
         .unwrap();
-    assert_eq!(logout.status(), StatusCode::FORBIDDEN, "a foreign page cannot log the user out");
+    assert_eq!(
+        logout.status(),
+        StatusCode::FORBIDDEN,
+        "a foreign page cannot log the user out"
+    );
 }

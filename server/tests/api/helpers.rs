@@ -64,9 +64,11 @@ impl TestDatabase {
             Backend::Postgres => {
                 let name = format!("syncscript_test_{}", uuid_simple());
                 let admin = format!("{}/postgres", postgres_admin_url());
-                let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL must be reachable at {admin} for the tests: {e}")
-                });
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL must be reachable at {admin} for the tests: {e}")
+                    });
                 conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await
                     .expect("create test database");
@@ -316,7 +318,8 @@ impl TestApp {
         let vault = self.create_vault(&owner, "Team Vault").await;
         self.add_member(&owner, &vault.id, &contributor, Role::Contributor)
             .await;
-        self.add_member(&owner, &vault.id, &viewer, Role::Viewer).await;
+        self.add_member(&owner, &vault.id, &viewer, Role::Viewer)
+            .await;
         Team {
             owner,
             contributor,

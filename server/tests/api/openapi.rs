@@ -36,7 +36,13 @@ async fn document_covers_every_route_and_every_documented_route_exists() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let (status, doc) = app.call(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3.1"), "OpenAPI 3.1");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1"),
+        "OpenAPI 3.1"
+    );
     let paths = doc["paths"].as_object().expect("paths");
     for (method, path) in DESIGN_ROUTES {
         assert!(
@@ -67,8 +73,15 @@ async fn document_covers_every_route_and_every_documented_route_exists() {
                 .expect("request");
             let status = response.status();
             let body: Value = response.json().await.unwrap_or(Value::Null);
-            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} not routed");
-            assert_ne!(body["error"]["message"], "No such route", "{method} {path} not routed");
+            assert_ne!(
+                status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} not routed"
+            );
+            assert_ne!(
+                body["error"]["message"], "No such route",
+                "{method} {path} not routed"
+            );
         }
     }
     assert!(operations >= DESIGN_ROUTES.len());

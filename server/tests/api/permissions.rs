@@ -97,8 +97,10 @@ async fn perform(
     let mut vault_id = team.vault.id.clone();
     if act == Act::DeleteVault {
         let vault = app.create_vault(owner, "Doomed").await;
-        app.add_member(owner, &vault.id, &team.contributor, Role::Contributor).await;
-        app.add_member(owner, &vault.id, &team.viewer, Role::Viewer).await;
+        app.add_member(owner, &vault.id, &team.contributor, Role::Contributor)
+            .await;
+        app.add_member(owner, &vault.id, &team.viewer, Role::Viewer)
+            .await;
         vault_id = vault.id;
     }
     let source_id = match act {
@@ -123,7 +125,11 @@ async fn perform(
         Act::ListSources => (Method::GET, format!("/api/vaults/{v}/sources"), None),
         Act::ListMembers => (Method::GET, format!("/api/vaults/{v}/members"), None),
         Act::ListEvents => (Method::GET, format!("/api/vaults/{v}/events"), None),
-        Act::ReadSource => (Method::GET, format!("/api/sources/{}", source_id.clone().unwrap_or_default()), None),
+        Act::ReadSource => (
+            Method::GET,
+            format!("/api/sources/{}", source_id.clone().unwrap_or_default()),
+            None,
+        ),
         Act::CreateSource => (
             Method::POST,
             format!("/api/vaults/{v}/sources"),
@@ -134,7 +140,11 @@ async fn perform(
             format!("/api/sources/{}", source_id.clone().unwrap_or_default()),
             Some(json!({"title": "Renamed"})),
         ),
-        Act::DeleteSource => (Method::DELETE, format!("/api/sources/{}", source_id.clone().unwrap_or_default()), None),
+        Act::DeleteSource => (
+            Method::DELETE,
+            format!("/api/sources/{}", source_id.clone().unwrap_or_default()),
+            None,
+        ),
         Act::AddMember => (
             Method::POST,
             format!("/api/vaults/{v}/members"),
@@ -142,15 +152,25 @@ async fn perform(
         ),
         Act::ChangeRole => (
             Method::PATCH,
-            format!("/api/vaults/{v}/members/{}", target.as_ref().map(|t| t.id.clone()).unwrap_or_default()),
+            format!(
+                "/api/vaults/{v}/members/{}",
+                target.as_ref().map(|t| t.id.clone()).unwrap_or_default()
+            ),
             Some(json!({"role": "contributor"})),
         ),
         Act::RemoveMember => (
             Method::DELETE,
-            format!("/api/vaults/{v}/members/{}", target.as_ref().map(|t| t.id.clone()).unwrap_or_default()),
+            format!(
+                "/api/vaults/{v}/members/{}",
+                target.as_ref().map(|t| t.id.clone()).unwrap_or_default()
+            ),
             None,
         ),
-        Act::RenameVault => (Method::PATCH, format!("/api/vaults/{v}"), Some(json!({"name": "Renamed"}))),
+        Act::RenameVault => (
+            Method::PATCH,
+            format!("/api/vaults/{v}"),
+            Some(json!({"name": "Renamed"})),
+        ),
         Act::DeleteVault => (Method::DELETE, format!("/api/vaults/{v}"), None),
     };
     let before = app.logged_seqs(&vault_id).await.len();
@@ -187,7 +207,10 @@ async fn permission_matrix(backend: Backend) {
                 if want == StatusCode::FORBIDDEN {
                     assert_eq!(body["error"]["message"], "Insufficient permissions");
                 }
-                assert_eq!(logged, 0, "{caller:?} {act:?} was refused but logged an event");
+                assert_eq!(
+                    logged, 0,
+                    "{caller:?} {act:?} was refused but logged an event"
+                );
             } else {
                 let reads = matches!(
                     act,
@@ -197,7 +220,11 @@ async fn permission_matrix(backend: Backend) {
                         | Act::ListEvents
                         | Act::ReadSource
                 );
-                assert_eq!(logged, usize::from(!reads), "{caller:?} {act:?}: one event per mutation");
+                assert_eq!(
+                    logged,
+                    usize::from(!reads),
+                    "{caller:?} {act:?}: one event per mutation"
+                );
             }
         }
     }

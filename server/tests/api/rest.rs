@@ -24,7 +24,9 @@ async fn vault_lifecycle(backend: Backend) {
     let team = app.team().await;
     let v = &team.vault.id;
 
-    let (status, body) = app.call(Method::GET, "/api/vaults", Some(&team.viewer), None).await;
+    let (status, body) = app
+        .call(Method::GET, "/api/vaults", Some(&team.viewer), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let vaults = body["vaults"].as_array().unwrap();
     assert_eq!(vaults.len(), 1);
@@ -32,48 +34,99 @@ async fn vault_lifecycle(backend: Backend) {
     assert_eq!(vaults[0]["role"], "viewer");
     assert_eq!(vaults[0]["seq"], 2, "two member:added events so far");
 
-    let (status, body) = app.call(Method::GET, &format!("/api/vaults/{v}"), Some(&team.owner), None).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}"),
+            Some(&team.owner),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["vault"]["name"], "Team Vault");
     assert_eq!(body["role"], "owner");
     assert_eq!(body["seq"], 2);
 
     let (status, body) = app
-        .call(Method::PATCH, &format!("/api/vaults/{v}"), Some(&team.owner), Some(json!({"name": " Renamed "})))
+        .call(
+            Method::PATCH,
+            &format!("/api/vaults/{v}"),
+            Some(&team.owner),
+            Some(json!({"name": " Renamed "})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["vault"]["name"], "Renamed");
 
-    let (_, outsider_list) = app.call(Method::GET, "/api/vaults", Some(&team.outsider), None).await;
+    let (_, outsider_list) = app
+        .call(Method::GET, "/api/vaults", Some(&team.outsider), None)
+        .await;
     assert_eq!(outsider_list["vaults"], json!([]));
 
-    let (status, _) = app.call(Method::DELETE, &format!("/api/vaults/{v}"), Some(&team.owner), None).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/vaults/{v}"),
+            Some(&team.owner),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app.call(Method::GET, &format!("/api/vaults/{v}"), Some(&team.owner), None).await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}"),
+            Some(&team.owner),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, list) = app.call(Method::GET, "/api/vaults", Some(&team.owner), None).await;
+    let (_, list) = app
+        .call(Method::GET, "/api/vaults", Some(&team.owner), None)
+        .await;
     assert_eq!(list["vaults"], json!([]));
 
-    let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM vault_events WHERE vault_id = $1 ORDER BY seq")
-        .bind(v)
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM vault_events WHERE vault_id = $1 ORDER BY seq")
+            .bind(v)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     let names: Vec<String> = names.into_iter().map(|(n,)| n).collect();
-    assert_eq!(names, ["member:added", "member:added", "vault:updated", "vault:deleted"]);
+    assert_eq!(
+        names,
+        [
+            "member:added",
+            "member:added",
+            "vault:updated",
+            "vault:deleted"
+        ]
+    );
 }
 
 async fn members_lifecycle(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let team = app.team().await;
     let v = &team.vault.id;
-    let (status, body) = app.call(Method::GET, &format!("/api/vaults/{v}/members"), Some(&team.viewer), None).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}/members"),
+            Some(&team.viewer),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let roles: Vec<(String, String)> = body["members"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["email"].as_str().unwrap().to_owned(), m["role"].as_str().unwrap().to_owned()))
+        .map(|m| {
+            (
+                m["email"].as_str().unwrap().to_owned(),
+                m["role"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         roles,
@@ -85,29 +138,74 @@ async fn members_lifecycle(backend: Backend) {
     );
 
     let (status, body) = app
-        .call(Method::POST, &format!("/api/vaults/{v}/members"), Some(&team.owner), Some(json!({"email": "OUTSIDER@test.dev", "role": "viewer"})))
+        .call(
+            Method::POST,
+            &format!("/api/vaults/{v}/members"),
+            Some(&team.owner),
+            Some(json!({"email": "OUTSIDER@test.dev", "role": "viewer"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["member"]["userId"], team.outsider.id);
     assert_eq!(body["member"]["role"], "viewer");
 
     let (status, body) = app
-        .call(Method::PATCH, &format!("/api/vaults/{v}/members/{}", team.outsider.id), Some(&team.owner), Some(json!({"role": "contributor"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/vaults/{v}/members/{}", team.outsider.id),
+            Some(&team.owner),
+            Some(json!({"role": "contributor"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["member"]["role"], "contributor");
-    let (status, _) = app.call(Method::GET, &format!("/api/vaults/{v}"), Some(&team.outsider), None).await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}"),
+            Some(&team.outsider),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     let (status, _) = app
-        .call(Method::DELETE, &format!("/api/vaults/{v}/members/{}", team.outsider.id), Some(&team.owner), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/vaults/{v}/members/{}", team.outsider.id),
+            Some(&team.owner),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app.call(Method::GET, &format!("/api/vaults/{v}"), Some(&team.outsider), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "removal takes effect at once");
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}"),
+            Some(&team.outsider),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "removal takes effect at once"
+    );
 
-    let (_, log) = app.call(Method::GET, &format!("/api/vaults/{v}/events?since=2"), Some(&team.owner), None).await;
-    let names: Vec<&str> = log["events"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let (_, log) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}/events?since=2"),
+            Some(&team.owner),
+            None,
+        )
+        .await;
+    let names: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["member:added", "member:updated", "member:removed"]);
     let removed = &log["events"][2]["payload"];
     assert_eq!(removed["member"]["userId"], team.outsider.id);
@@ -120,7 +218,12 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
     let team = app.team().await;
     let v = &team.vault.id;
     let (status, body) = app
-        .call(Method::POST, &format!("/api/vaults/{v}/sources"), Some(&team.contributor), Some(json!({"title": "  Attention  ", "fileUrl": "https://arxiv.org/pdf/1706.03762"})))
+        .call(
+            Method::POST,
+            &format!("/api/vaults/{v}/sources"),
+            Some(&team.contributor),
+            Some(json!({"title": "  Attention  ", "fileUrl": "https://arxiv.org/pdf/1706.03762"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let source = body["source"].clone();
@@ -129,31 +232,78 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
     assert_eq!(source["vaultId"], *v);
     assert_eq!(source["createdBy"], team.contributor.id);
 
-    let (status, body) = app.call(Method::GET, &format!("/api/sources/{s}"), Some(&team.viewer), None).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/api/sources/{s}"),
+            Some(&team.viewer),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["source"], source);
 
     let (status, body) = app
-        .call(Method::PATCH, &format!("/api/sources/{s}"), Some(&team.owner), Some(json!({"fileUrl": "http://example.org/v2.pdf"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/sources/{s}"),
+            Some(&team.owner),
+            Some(json!({"fileUrl": "http://example.org/v2.pdf"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["source"]["title"], "Attention", "untouched field kept");
     assert_eq!(body["source"]["fileUrl"], "http://example.org/v2.pdf");
     assert!(body["source"]["updatedAt"].as_str().unwrap() >= source["updatedAt"].as_str().unwrap());
 
-    let (status, body) = app.call(Method::GET, &format!("/api/vaults/{v}/sources"), Some(&team.viewer), None).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}/sources"),
+            Some(&team.viewer),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["sources"].as_array().unwrap().len(), 1);
     assert_eq!(body["seq"], 4);
 
-    let (status, _) = app.call(Method::DELETE, &format!("/api/sources/{s}"), Some(&team.contributor), None).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/sources/{s}"),
+            Some(&team.contributor),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app.call(Method::GET, &format!("/api/sources/{s}"), Some(&team.owner), None).await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/sources/{s}"),
+            Some(&team.owner),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = app.call(Method::DELETE, &format!("/api/sources/{s}"), Some(&team.owner), None).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/sources/{s}"),
+            Some(&team.owner),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, log) = app.call(Method::GET, &format!("/api/vaults/{v}/events"), Some(&team.viewer), None).await;
+    let (status, log) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}/events"),
+            Some(&team.viewer),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(log["seq"], 5);
     let events = log["events"].as_array().unwrap();
@@ -161,7 +311,10 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
     let created = &events[2];
     assert_eq!(created["name"], "source:created");
-    assert_eq!(created["actor"], json!({"userId": team.contributor.id, "userName": "contributor", "role": "contributor"}));
+    assert_eq!(
+        created["actor"],
+        json!({"userId": team.contributor.id, "userName": "contributor", "role": "contributor"})
+    );
     assert_eq!(created["payload"]["source"], source);
     assert_eq!(created["payload"]["seq"], 3);
     assert_eq!(created["payload"]["vaultId"], *v);
@@ -169,25 +322,67 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
     assert_eq!(events[4]["name"], "source:deleted");
     assert_eq!(events[4]["payload"]["sourceId"], s);
 
-    let (_, page) = app.call(Method::GET, &format!("/api/vaults/{v}/events?since=1&limit=2"), Some(&team.viewer), None).await;
-    let seqs: Vec<i64> = page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let (_, page) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}/events?since=1&limit=2"),
+            Some(&team.viewer),
+            None,
+        )
+        .await;
+    let seqs: Vec<i64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, [2, 3]);
     assert_eq!(page["seq"], 5);
-    let (_, tail) = app.call(Method::GET, &format!("/api/vaults/{v}/events?since=5"), Some(&team.viewer), None).await;
+    let (_, tail) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}/events?since=5"),
+            Some(&team.viewer),
+            None,
+        )
+        .await;
     assert_eq!(tail["events"], json!([]));
 }
 
 /// One refused request: its status and code, and that nothing was written.
-async fn refused(app: &TestApp, user: &crate::helpers::TestUser, method: Method, path: &str, body: Option<Value>, status: u16, code: &str) {
-    let tables = ["users", "sessions", "vaults", "vault_users", "sources", "vault_events"];
+async fn refused(
+    app: &TestApp,
+    user: &crate::helpers::TestUser,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    status: u16,
+    code: &str,
+) {
+    let tables = [
+        "users",
+        "sessions",
+        "vaults",
+        "vault_users",
+        "sources",
+        "vault_events",
+    ];
     let mut before = Vec::new();
     for table in tables {
         before.push(app.count(table).await);
     }
-    let heads: Vec<(i64,)> = sqlx::query_as("SELECT event_seq FROM vaults ORDER BY id").fetch_all(&app.db).await.unwrap();
-    let (got, answer) = app.call(method.clone(), path, Some(user), body.clone()).await;
+    let heads: Vec<(i64,)> = sqlx::query_as("SELECT event_seq FROM vaults ORDER BY id")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    let (got, answer) = app
+        .call(method.clone(), path, Some(user), body.clone())
+        .await;
     assert_eq!(got.as_u16(), status, "{method} {path} {body:?} → {answer}");
-    assert_eq!(answer["error"]["code"], code, "{method} {path} {body:?} → {answer}");
+    assert_eq!(
+        answer["error"]["code"], code,
+        "{method} {path} {body:?} → {answer}"
+    );
     let message = answer["error"]["message"].as_str().unwrap_or_default();
     assert!(!message.is_empty(), "a readable message");
     let mut after = Vec::new();
@@ -195,7 +390,10 @@ async fn refused(app: &TestApp, user: &crate::helpers::TestUser, method: Method,
         after.push(app.count(table).await);
     }
     assert_eq!(before, after, "{method} {path} wrote rows");
-    let heads_after: Vec<(i64,)> = sqlx::query_as("SELECT event_seq FROM vaults ORDER BY id").fetch_all(&app.db).await.unwrap();
+    let heads_after: Vec<(i64,)> = sqlx::query_as("SELECT event_seq FROM vaults ORDER BY id")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
     assert_eq!(heads, heads_after, "{method} {path} moved a seq");
 }
 
@@ -207,50 +405,257 @@ async fn bad_inputs_are_refused_and_change_nothing(backend: Backend) {
     let s = app.create_source(owner, &v, "Existing").await.id;
     let long_url = format!("https://example.org/{}", "a".repeat(2030));
     let cases: Vec<(Method, String, Option<Value>, u16, &str)> = vec![
-        (Method::POST, "/api/vaults".into(), Some(json!({"name": ""})), 422, "VALIDATION"),
-        (Method::POST, "/api/vaults".into(), Some(json!({"name": "n".repeat(201)})), 422, "VALIDATION"),
-        (Method::POST, "/api/vaults".into(), Some(json!({})), 400, "BAD_REQUEST"),
-        (Method::POST, "/api/vaults".into(), Some(json!({"name": 7})), 400, "BAD_REQUEST"),
-        (Method::PATCH, format!("/api/vaults/{v}"), Some(json!({"name": " "})), 422, "VALIDATION"),
-        (Method::GET, "/api/vaults/not-a-uuid".into(), None, 400, "BAD_REQUEST"),
-        (Method::GET, format!("/api/vaults/{UNKNOWN_ID}"), None, 404, "NOT_FOUND"),
-        (Method::DELETE, format!("/api/vaults/{UNKNOWN_ID}"), None, 404, "NOT_FOUND"),
-        (Method::POST, format!("/api/vaults/{v}/sources"), Some(json!({"title": "", "fileUrl": "https://x.org/a.pdf"})), 422, "VALIDATION"),
-        (Method::POST, format!("/api/vaults/{v}/sources"), Some(json!({"title": "t".repeat(501), "fileUrl": "https://x.org/a.pdf"})), 422, "VALIDATION"),
-        (Method::POST, format!("/api/vaults/{v}/sources"), Some(json!({"title": "T", "fileUrl": "ftp://x.org/a.pdf"})), 422, "VALIDATION"),
-        (Method::POST, format!("/api/vaults/{v}/sources"), Some(json!({"title": "T", "fileUrl": "not a url"})), 422, "VALIDATION"),
-        (Method::POST, format!("/api/vaults/{v}/sources"), Some(json!({"title": "T", "fileUrl": long_url})), 422, "VALIDATION"),
-        (Method::POST, format!("/api/vaults/{v}/sources"), Some(json!({"title": "T"})), 400, "BAD_REQUEST"),
-        (Method::POST, format!("/api/vaults/{UNKNOWN_ID}/sources"), Some(json!({"title": "T", "fileUrl": "https://x.org/a.pdf"})), 404, "NOT_FOUND"),
-        (Method::PATCH, format!("/api/sources/{s}"), Some(json!({})), 422, "VALIDATION"),
-        (Method::PATCH, format!("/api/sources/{s}"), Some(json!({"title": ""})), 422, "VALIDATION"),
-        (Method::PATCH, format!("/api/sources/{s}"), Some(json!({"title": 3})), 400, "BAD_REQUEST"),
-        (Method::PATCH, format!("/api/sources/{UNKNOWN_ID}"), Some(json!({"title": "T"})), 404, "NOT_FOUND"),
-        (Method::GET, "/api/sources/123".into(), None, 400, "BAD_REQUEST"),
-        (Method::DELETE, format!("/api/sources/{UNKNOWN_ID}"), None, 404, "NOT_FOUND"),
-        (Method::POST, format!("/api/vaults/{v}/members"), Some(json!({"email": "nobody@test.dev", "role": "viewer"})), 404, "NOT_FOUND"),
-        (Method::POST, format!("/api/vaults/{v}/members"), Some(json!({"email": "viewer@test.dev", "role": "viewer"})), 409, "CONFLICT"),
-        (Method::POST, format!("/api/vaults/{v}/members"), Some(json!({"email": "outsider@test.dev", "role": "admin"})), 422, "VALIDATION"),
-        (Method::POST, format!("/api/vaults/{v}/members"), Some(json!({"email": "outsider@test.dev"})), 400, "BAD_REQUEST"),
-        (Method::PATCH, format!("/api/vaults/{v}/members/{UNKNOWN_ID}"), Some(json!({"role": "viewer"})), 404, "NOT_FOUND"),
-        (Method::DELETE, format!("/api/vaults/{v}/members/{}", team.outsider.id), None, 404, "NOT_FOUND"),
-        (Method::GET, format!("/api/vaults/{v}/events?since=-1"), None, 422, "VALIDATION"),
-        (Method::GET, format!("/api/vaults/{v}/events?limit=0"), None, 422, "VALIDATION"),
-        (Method::GET, format!("/api/vaults/{v}/events?limit=10001"), None, 422, "VALIDATION"),
-        (Method::GET, format!("/api/vaults/{v}/events?since=abc"), None, 400, "BAD_REQUEST"),
-        (Method::GET, "/api/no-such-route".into(), None, 404, "NOT_FOUND"),
+        (
+            Method::POST,
+            "/api/vaults".into(),
+            Some(json!({"name": ""})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::POST,
+            "/api/vaults".into(),
+            Some(json!({"name": "n".repeat(201)})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::POST,
+            "/api/vaults".into(),
+            Some(json!({})),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::POST,
+            "/api/vaults".into(),
+            Some(json!({"name": 7})),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/vaults/{v}"),
+            Some(json!({"name": " "})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::GET,
+            "/api/vaults/not-a-uuid".into(),
+            None,
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::GET,
+            format!("/api/vaults/{UNKNOWN_ID}"),
+            None,
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/vaults/{UNKNOWN_ID}"),
+            None,
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/sources"),
+            Some(json!({"title": "", "fileUrl": "https://x.org/a.pdf"})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/sources"),
+            Some(json!({"title": "t".repeat(501), "fileUrl": "https://x.org/a.pdf"})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/sources"),
+            Some(json!({"title": "T", "fileUrl": "ftp://x.org/a.pdf"})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/sources"),
+            Some(json!({"title": "T", "fileUrl": "not a url"})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/sources"),
+            Some(json!({"title": "T", "fileUrl": long_url})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/sources"),
+            Some(json!({"title": "T"})),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{UNKNOWN_ID}/sources"),
+            Some(json!({"title": "T", "fileUrl": "https://x.org/a.pdf"})),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/sources/{s}"),
+            Some(json!({})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/sources/{s}"),
+            Some(json!({"title": ""})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/sources/{s}"),
+            Some(json!({"title": 3})),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/sources/{UNKNOWN_ID}"),
+            Some(json!({"title": "T"})),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::GET,
+            "/api/sources/123".into(),
+            None,
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/sources/{UNKNOWN_ID}"),
+            None,
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/members"),
+            Some(json!({"email": "nobody@test.dev", "role": "viewer"})),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/members"),
+            Some(json!({"email": "viewer@test.dev", "role": "viewer"})),
+            409,
+            "CONFLICT",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/members"),
+            Some(json!({"email": "outsider@test.dev", "role": "admin"})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::POST,
+            format!("/api/vaults/{v}/members"),
+            Some(json!({"email": "outsider@test.dev"})),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/vaults/{v}/members/{UNKNOWN_ID}"),
+            Some(json!({"role": "viewer"})),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/vaults/{v}/members/{}", team.outsider.id),
+            None,
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::GET,
+            format!("/api/vaults/{v}/events?since=-1"),
+            None,
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::GET,
+            format!("/api/vaults/{v}/events?limit=0"),
+            None,
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::GET,
+            format!("/api/vaults/{v}/events?limit=10001"),
+            None,
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::GET,
+            format!("/api/vaults/{v}/events?since=abc"),
+            None,
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::GET,
+            "/api/no-such-route".into(),
+            None,
+            404,
+            "NOT_FOUND",
+        ),
     ];
     for (method, path, body, status, code) in cases {
         refused(&app, owner, method, &path, body, status, code).await;
     }
     let validation = app
-        .call(Method::POST, &format!("/api/vaults/{v}/sources"), Some(owner), Some(json!({"title": "T", "fileUrl": "ftp://x"})))
+        .call(
+            Method::POST,
+            &format!("/api/vaults/{v}/sources"),
+            Some(owner),
+            Some(json!({"title": "T", "fileUrl": "ftp://x"})),
+        )
         .await
         .1;
-    assert!(validation["error"]["message"].as_str().unwrap().contains("fileUrl"), "names the field: {validation}");
+    assert!(
+        validation["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fileUrl"),
+        "names the field: {validation}"
+    );
 
     let huge = app
-        .request(Method::POST, &format!("/api/vaults/{v}/sources"), Some(owner))
+        .request(
+            Method::POST,
+            &format!("/api/vaults/{v}/sources"),
+            Some(owner),
+        )
         .json(&json!({"title": "x".repeat(70_000), "fileUrl": "https://x.org/a.pdf"}))
         .send()
         .await
@@ -259,16 +664,31 @@ async fn bad_inputs_are_refused_and_change_nothing(backend: Backend) {
     let huge: Value = huge.json().await.unwrap();
     assert_eq!(huge["error"]["code"], "PAYLOAD_TOO_LARGE");
     let not_json = app
-        .request(Method::POST, &format!("/api/vaults/{v}/sources"), Some(owner))
+        .request(
+            Method::POST,
+            &format!("/api/vaults/{v}/sources"),
+            Some(owner),
+        )
         .header("content-type", "application/json")
         .body("{\"title\": ")
         .send()
         .await
         .unwrap();
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
-    let (_, sources) = app.call(Method::GET, &format!("/api/vaults/{v}/sources"), Some(owner), None).await;
+    let (_, sources) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{v}/sources"),
+            Some(owner),
+            None,
+        )
+        .await;
     assert_eq!(sources["sources"].as_array().unwrap().len(), 1);
-    assert_eq!(app.logged_seqs(&v).await, [1, 2, 3], "only the setup's events");
+    assert_eq!(
+        app.logged_seqs(&v).await,
+        [1, 2, 3],
+        "only the setup's events"
+    );
 }
 
 async fn a_vault_keeps_an_owner(backend: Backend) {
@@ -276,22 +696,68 @@ async fn a_vault_keeps_an_owner(backend: Backend) {
     let team = app.team().await;
     let v = &team.vault.id;
     let owner = &team.owner;
-    refused(&app, owner, Method::PATCH, &format!("/api/vaults/{v}/members/{}", owner.id), Some(json!({"role": "viewer"})), 409, "CONFLICT").await;
-    refused(&app, owner, Method::DELETE, &format!("/api/vaults/{v}/members/{}", owner.id), None, 409, "CONFLICT").await;
+    refused(
+        &app,
+        owner,
+        Method::PATCH,
+        &format!("/api/vaults/{v}/members/{}", owner.id),
+        Some(json!({"role": "viewer"})),
+        409,
+        "CONFLICT",
+    )
+    .await;
+    refused(
+        &app,
+        owner,
+        Method::DELETE,
+        &format!("/api/vaults/{v}/members/{}", owner.id),
+        None,
+        409,
+        "CONFLICT",
+    )
+    .await;
     let (status, _) = app
-        .call(Method::PATCH, &format!("/api/vaults/{v}/members/{}", team.contributor.id), Some(owner), Some(json!({"role": "owner"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/vaults/{v}/members/{}", team.contributor.id),
+            Some(owner),
+            Some(json!({"role": "owner"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app
-        .call(Method::PATCH, &format!("/api/vaults/{v}/members/{}", owner.id), Some(owner), Some(json!({"role": "viewer"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/vaults/{v}/members/{}", owner.id),
+            Some(owner),
+            Some(json!({"role": "viewer"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "another owner remains");
     let (status, _) = app
-        .call(Method::POST, &format!("/api/vaults/{v}/members"), Some(owner), Some(json!({"email": team.outsider.email, "role": Role::Viewer})))
+        .call(
+            Method::POST,
+            &format!("/api/vaults/{v}/members"),
+            Some(owner),
+            Some(json!({"email": team.outsider.email, "role": Role::Viewer})),
+        )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "the demotion applies to the very next request");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the demotion applies to the very next request"
+    );
     let contributor = &team.contributor;
-    refused(&app, contributor, Method::DELETE, &format!("/api/vaults/{v}/members/{}", contributor.id), None, 409, "CONFLICT").await;
+    refused(
+        &app,
+        contributor,
+        Method::DELETE,
+        &format!("/api/vaults/{v}/members/{}", contributor.id),
+        None,
+        409,
+        "CONFLICT",
+    )
+    .await;
 }
 
 async fn probes_answer(backend: Backend) {

@@ -20,7 +20,8 @@ async fn twenty_concurrent_writers_get_contiguous_seqs(backend: Backend) {
     let mut writers = Vec::new();
     for n in 0..WRITERS {
         let writer = app.register(&format!("writer{n}")).await;
-        app.add_member(&owner, &vault.id, &writer, Role::Contributor).await;
+        app.add_member(&owner, &vault.id, &writer, Role::Contributor)
+            .await;
         writers.push(writer);
     }
     let before = app.logged_seqs(&vault.id).await.len();
@@ -50,18 +51,40 @@ async fn twenty_concurrent_writers_get_contiguous_seqs(backend: Backend) {
     let total = before + WRITERS * WRITES_EACH;
     let seqs = app.logged_seqs(&vault.id).await;
     assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
-    let (status, detail) = app.call(Method::GET, &format!("/api/vaults/{}", vault.id), Some(&owner), None).await;
+    let (status, detail) = app
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{}", vault.id),
+            Some(&owner),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["seq"], total as i64, "the head is the last seq");
     let (_, log) = app
-        .call(Method::GET, &format!("/api/vaults/{}/events?since={before}", vault.id), Some(&owner), None)
+        .call(
+            Method::GET,
+            &format!("/api/vaults/{}/events?since={before}", vault.id),
+            Some(&owner),
+            None,
+        )
         .await;
     let events = log["events"].as_array().expect("events");
     assert_eq!(events.len(), WRITERS * WRITES_EACH);
     let mut titles = std::collections::HashSet::new();
     for event in events {
-        assert_eq!(event["payload"]["seq"], event["seq"], "the payload carries its own seq");
-        assert!(titles.insert(event["payload"]["source"]["title"].as_str().expect("title").to_owned()));
+        assert_eq!(
+            event["payload"]["seq"], event["seq"],
+            "the payload carries its own seq"
+        );
+        assert!(
+            titles.insert(
+                event["payload"]["source"]["title"]
+                    .as_str()
+                    .expect("title")
+                    .to_owned()
+            )
+        );
     }
     assert_eq!(app.count("sources").await, (WRITERS * WRITES_EACH) as i64);
 }
