@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod members;
+pub mod metrics;
 pub mod openapi;
 pub mod permissions;
 pub mod realtime;
@@ -49,6 +50,10 @@ pub fn app(db: AnyPool, config: Config) -> (Router, AppState) {
         )
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(layer)
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());

@@ -270,10 +270,13 @@ function emitJoin() {
   const since = state.seq;
   log({ event: 'vault:join', seq: since, note: `join with since ${since}` });
   socket.timeout(ACK_TIMEOUT_MS).emit('vault:join', { vaultId, since }, (timeout, ack) => {
-    if (vaultId !== state.vaultId) return;
+    if (vaultId !== state.vaultId || socket !== state.socket) return;
     if (timeout) {
       state.joining = false;
-      log({ event: 'vault:join', kind: 'error', note: 'no answer from the server' });
+      // A lost join is asked again; a reconnect joins again by itself.
+      const retry = socket.connected;
+      log({ event: 'vault:join', kind: 'error', note: `no answer from the server${retry ? ': asking again' : ''}` });
+      if (retry) emitJoin();
       return;
     }
     if (!ack || !ack.ok) {
