@@ -1,0 +1,272 @@
+//! The command line of `syncscript-cli` (clap derive): doc comments here are
+//! the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use syncscript_protocol::Role;
+
+/// The server used when neither `--server` nor `SYNCSCRIPT_SERVER` is given.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:3000";
+
+/// The password `seed` gives the demo accounts unless told otherwise.
+pub const DEFAULT_SEED_PASSWORD: &str = "demo-password";
+
+/// SyncScript admin and test CLI: log in, manage vaults, members and
+/// sources over the REST API, and watch a vault's events live.
+///
+/// Logins are kept per server in `sessions.json` (mode 0600) under
+/// `$SYNCSCRIPT_CONFIG_DIR`, else under the user's config folder
+/// (`~/.config/syncscript/` on Linux). Server errors are printed on stderr as
+/// `error: CODE: message` and exit with status 1.
+#[derive(Debug, Parser)]
+#[command(name = "syncscript-cli", version, about, long_about)]
+pub struct Cli {
+    /// Base URL of the SyncScript server.
+    #[arg(long, global = true, env = "SYNCSCRIPT_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+
+    /// Session token to use instead of the login stored for this server.
+    #[arg(long, global = true, env = "SYNCSCRIPT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Print machine-readable JSON instead of tables and sentences.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the demo accounts, vaults and sources (safe to run again:
+    /// what exists is left as it is).
+    ///
+    /// Accounts: owner@demo.com, contributor@demo.com, viewer@demo.com (the
+    /// three roles of "Demo Vault") and outsider@demo.com (owner of
+    /// "Outsider's Vault", not a member of the demo vault).
+    Seed(SeedArgs),
+    /// Log in and keep the session for this server.
+    Login(Credentials),
+    /// Revoke the stored session on the server and forget it.
+    Logout,
+    /// Show who the current session belongs to.
+    Whoami,
+    /// Session tokens for scripts and the browser test page.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// List, create, show, rename and delete vaults.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Manage the members of a vault (owner only).
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Add a source (a PDF's title and URL) to a vault.
+    AddSource(AddSourceArgs),
+    /// Change a source's title and/or URL.
+    UpdateSource(UpdateSourceArgs),
+    /// Delete a source.
+    DeleteSource(SourceIdArgs),
+    /// Print a vault's event log (oldest first).
+    Events(EventsArgs),
+    /// Watch a vault live over Socket.IO, one line per event.
+    ///
+    /// Output (stdout), one JSON object per line, in seq order, each event
+    /// exactly once even across reconnects and server restarts:
+    ///
+    ///   {"event": NAME, "seq": N, "payload": PAYLOAD}
+    ///
+    /// where NAME is a sequenced event (source:created, source:updated,
+    /// source:deleted, member:added, member:updated, member:removed,
+    /// vault:updated, vault:deleted) and PAYLOAD is exactly what the server
+    /// broadcast. Two more lines can appear:
+    ///
+    ///   {"event": "vault:resync", "seq": HEAD, "payload": {"vaultId", "seq"}}
+    ///     the missed events are no longer retained: refetch the sources;
+    ///     watching goes on from HEAD.
+    ///
+    ///   {"event": "vault:removed", "seq": LAST, "payload": {"vaultId", "reason"}}
+    ///     this user lost access; LAST is the last seq printed.
+    ///
+    /// Connection state, joins and presence go to stderr. Exit status: 0
+    /// after vault:deleted or Ctrl-C, 3 after vault:removed, 1 when the
+    /// server refuses the connection or the join.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Password of every demo account.
+    #[arg(long, default_value = DEFAULT_SEED_PASSWORD)]
+    pub password: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Credentials {
+    /// Account email.
+    #[arg(long)]
+    pub email: String,
+    /// Account password.
+    #[arg(long, env = "SYNCSCRIPT_PASSWORD", hide_env_values = true)]
+    pub password: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Log in and print a fresh token, a ready `Cookie:` header and the test
+    /// page URL, without storing anything.
+    Mint(MintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    #[command(flatten)]
+    pub credentials: Credentials,
+    /// Vault to open on the test page.
+    #[arg(long)]
+    pub vault: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// List the vaults you belong to, with your role and each event head.
+    List,
+    /// Create a vault; you become its owner.
+    Create {
+        /// Vault name (1–200 characters).
+        #[arg(long)]
+        name: String,
+    },
+    /// Show a vault with its members and sources.
+    Show(VaultIdArgs),
+    /// Rename a vault (owner only).
+    Rename {
+        #[command(flatten)]
+        vault: VaultIdArgs,
+        /// New name (1–200 characters).
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a vault and everything in it (owner only).
+    Delete(VaultIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VaultIdArgs {
+    /// Vault id.
+    #[arg(long)]
+    pub vault: String,
+}
+
+/// A role given to a member.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Owner,
+    Contributor,
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Owner => Role::Owner,
+            RoleArg::Contributor => Role::Contributor,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// List a vault's members.
+    List(VaultIdArgs),
+    /// Add an existing account to a vault.
+    Add {
+        #[command(flatten)]
+        vault: VaultIdArgs,
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        /// Role in the vault.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Change a member's role.
+    SetRole {
+        #[command(flatten)]
+        vault: VaultIdArgs,
+        /// The member's user id.
+        #[arg(long)]
+        user: String,
+        /// New role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Remove a member from a vault (their live sockets are kicked).
+    Remove {
+        #[command(flatten)]
+        vault: VaultIdArgs,
+        /// The member's user id.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddSourceArgs {
+    /// Vault id.
+    #[arg(long)]
+    pub vault: String,
+    /// Title (1–500 characters).
+    #[arg(long)]
+    pub title: String,
+    /// The PDF's http(s) URL.
+    #[arg(long)]
+    pub url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateSourceArgs {
+    /// Source id.
+    #[arg(long)]
+    pub source: String,
+    /// New title.
+    #[arg(long, required_unless_present = "url")]
+    pub title: Option<String>,
+    /// New http(s) URL.
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SourceIdArgs {
+    /// Source id.
+    #[arg(long)]
+    pub source: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Vault id.
+    #[arg(long)]
+    pub vault: String,
+    /// Only events with a seq greater than this.
+    #[arg(long)]
+    pub since: Option<i64>,
+    /// At most this many events (server default 1,000, max 10,000).
+    #[arg(long)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Vault id.
+    #[arg(long)]
+    pub vault: String,
+    /// Replay every event with a seq greater than this first; without it,
+    /// only events after joining are printed.
+    #[arg(long)]
+    pub since: Option<i64>,
+    /// Human-readable lines instead of JSON.
+    #[arg(long)]
+    pub pretty: bool,
+}
