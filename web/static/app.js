@@ -53,6 +53,7 @@ const ui = {
   submit: $('source-submit'),
   cancel: $('source-cancel'),
   formMessage: $('form-message'),
+  viewerHint: $('viewer-hint'),
   presence: $('presence'),
   logBody: $('log-body'),
 };
@@ -213,6 +214,7 @@ function renderSources() {
 
 function renderRole() {
   ui.role.textContent = state.role || '';
+  ui.viewerHint.hidden = state.role !== 'viewer';
 }
 
 function renderVaultOptions() {
