@@ -68,7 +68,11 @@ impl Mutation {
     }
 
     /// Stores the event, commits, then broadcasts it; returns the event.
-    pub async fn commit(mut self, io: &SocketIo, kind: EventKind) -> Result<VaultEvent, AppError> {
+    pub async fn commit(
+        mut self,
+        state: &AppState,
+        kind: EventKind,
+    ) -> Result<VaultEvent, AppError> {
         let event = VaultEvent {
             meta: EventMeta {
                 vault_id: self.vault_id,
@@ -91,7 +95,8 @@ impl Mutation {
         .execute(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
-        publish(io, &event).await;
+        publish(&state.io, &event).await;
+        state.metrics.events_published.inc();
         Ok(event)
     }
 }

@@ -161,7 +161,7 @@ pub async fn add_member(
         role,
     };
     mutation
-        .commit(&state.io, EventKind::MemberAdded(member.clone()))
+        .commit(&state, EventKind::MemberAdded(member.clone()))
         .await?;
     Ok((StatusCode::CREATED, Json(MemberResponse { member })))
 }
@@ -203,7 +203,7 @@ pub async fn update_member(
         .await?;
     member.role = role;
     mutation
-        .commit(&state.io, EventKind::MemberUpdated(member.clone()))
+        .commit(&state, EventKind::MemberUpdated(member.clone()))
         .await?;
     Ok(Json(MemberResponse { member }))
 }
@@ -237,7 +237,7 @@ pub async fn remove_member(
         .execute(mutation.conn())
         .await?;
     mutation
-        .commit(&state.io, EventKind::MemberRemoved(member))
+        .commit(&state, EventKind::MemberRemoved(member))
         .await?;
     crate::realtime::evict_member(&state, &id, &user_id).await;
     Ok(StatusCode::NO_CONTENT)

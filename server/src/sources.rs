@@ -108,7 +108,7 @@ pub async fn create_source(
     .await?;
     let source = Source::from(row);
     mutation
-        .commit(&state.io, EventKind::SourceCreated(source.clone()))
+        .commit(state, EventKind::SourceCreated(source.clone()))
         .await?;
     Ok(source)
 }
@@ -176,7 +176,7 @@ pub async fn update_source(
     .await?;
     let source = Source::from(row.ok_or_else(source_not_found)?);
     mutation
-        .commit(&state.io, EventKind::SourceUpdated(source.clone()))
+        .commit(state, EventKind::SourceUpdated(source.clone()))
         .await?;
     Ok(source)
 }
@@ -202,7 +202,7 @@ pub async fn delete_source(
     }
     mutation
         .commit(
-            &state.io,
+            state,
             EventKind::SourceDeleted {
                 source_id: source_id.clone(),
             },

@@ -8,6 +8,7 @@ use socketioxide::SocketIo;
 use sqlx::AnyPool;
 
 use crate::Config;
+use crate::metrics::Metrics;
 
 /// Everything but the Socket.IO handle: what exists before the Socket.IO
 /// layer does, and what its handlers receive as `State`.
@@ -18,6 +19,7 @@ pub struct Core {
     /// Vaults whose `presence` signal is already scheduled (a debounce, so a
     /// reconnect storm sends one signal, not one per socket).
     pub presence_pending: Arc<Mutex<HashSet<String>>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Core {
@@ -26,6 +28,7 @@ impl Core {
             db,
             config: Arc::new(config),
             presence_pending: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 }

@@ -204,7 +204,7 @@ pub async fn rename_vault(
         name: vault.name.clone(),
     };
     mutation
-        .commit(&state.io, EventKind::VaultUpdated(renamed))
+        .commit(&state, EventKind::VaultUpdated(renamed))
         .await?;
     Ok(Json(VaultResponse { vault }))
 }
@@ -232,7 +232,7 @@ pub async fn delete_vault(
         .bind(&id)
         .execute(mutation.conn())
         .await?;
-    mutation.commit(&state.io, EventKind::VaultDeleted).await?;
+    mutation.commit(&state, EventKind::VaultDeleted).await?;
     crate::realtime::close_vault_room(&state.io, &id).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -370,10 +370,9 @@ pub struct Team {
 
 async fn wait_until_ready(http: &reqwest::Client, base: &str) {
     for _ in 0..200 {
-        if let Ok(response) = http.get(format!("{base}/healthz")).send().await {
-            if response.status().is_success() {
-                return;
-            }
+        let response = http.get(format!("{base}/healthz")).send().await;
+        if response.is_ok_and(|r| r.status().is_success()) {
+            return;
         }
         tokio::task::yield_now().await;
     }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp};
 
 /// DESIGN.md's REST table.
-const DESIGN_ROUTES: [(&str, &str); 21] = [
+const DESIGN_ROUTES: [(&str, &str); 22] = [
     ("post", "/api/auth/signup"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/logout"),
@@ -29,6 +29,7 @@ const DESIGN_ROUTES: [(&str, &str); 21] = [
     ("get", "/api/vaults/{id}/events"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("get", "/metrics"),
 ];
 
 #[tokio::test]

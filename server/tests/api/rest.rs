@@ -769,4 +769,26 @@ async fn probes_answer(backend: Backend) {
     }
     let (_, ready) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(ready["database"], "ok");
+
+    let team = app.team().await;
+    app.create_source(&team.owner, &team.vault.id, "Counted")
+        .await;
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("syncscript_events_published_total 3"),
+        "two member:added and one source:created: {text}"
+    );
+    assert!(
+        text.contains(r#"syncscript_http_requests_total{method="POST",status="201"}"#),
+        "{text}"
+    );
+    assert!(text.contains("syncscript_sockets 0"), "{text}");
 }
