@@ -55,10 +55,13 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const SOURCE_MAP: &str = "application/json";
 
+/// The bundle the page loads; its presence says the client is installed.
+const CLIENT_BUNDLE: &str = "socket.io.min.js";
+
 /// The files of `socket.io-client/dist` served under `/socket.io/`, like
 /// Node's `serveClient`, with their content types.
 const CLIENT_FILES: [(&str, &str); 4] = [
-    ("socket.io.min.js", JAVASCRIPT),
+    (CLIENT_BUNDLE, JAVASCRIPT),
     ("socket.io.js", JAVASCRIPT),
     ("socket.io.min.js.map", SOURCE_MAP),
     ("socket.io.js.map", SOURCE_MAP),
@@ -107,7 +110,7 @@ impl WebDir {
 
     async fn has_client_bundle(&self) -> bool {
         for dir in &self.candidates {
-            let path = dir.join(CLIENT_DIST).join(CLIENT_FILES[0].0);
+            let path = dir.join(CLIENT_DIST).join(CLIENT_BUNDLE);
             if tokio::fs::try_exists(&path).await.unwrap_or(false) {
                 return true;
             }
