@@ -640,8 +640,7 @@ impl App {
         }
         match vault.role {
             Role::Viewer => Some(format!(
-                "Read-only: you are a viewer of “{}”; to {verb} you need the contributor or owner role",
-                vault.name
+                "Viewers can't {verb}: ask an owner for the contributor role"
             )),
             Role::Owner | Role::Contributor => None,
         }

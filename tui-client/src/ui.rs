@@ -6,10 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{
-    Block, BorderType, Cell, Clear, List, ListItem, ListState, Paragraph, Row, Table, TableState,
-    Wrap,
-};
+use ratatui::widgets::{Block, BorderType, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 use syncscript_protocol::Role;
 
 use crate::app::{App, Connection, Field, HIGHLIGHT, Mode, Screen, SourceForm};
@@ -98,7 +95,7 @@ fn render_header(frame: &mut Frame, app: &App, area: Rect) {
     };
     let left = Line::from(vec![
         " SyncScript ".bold().fg(Color::Black).bg(ACCENT),
-        " ▸ ".fg(Color::DarkGray),
+        "▸ ".fg(Color::DarkGray),
         Span::from(title).bold(),
     ]);
     let mut right = vec![Span::from(app.identity.name.clone()).bold()];
@@ -210,24 +207,44 @@ fn render_picker(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
-    let items: Vec<ListItem> = vaults
+    let open = app.vault.as_ref().map(|vault| vault.vault_id.as_str());
+    let wide = area.width >= 100;
+    let rows: Vec<Row> = vaults
         .iter()
         .map(|vault| {
-            ListItem::new(Line::from(vec![
-                Span::from(vault.name.clone()).bold(),
-                "  ".into(),
-                Span::styled(vault.role.as_str(), role_style(vault.role)),
-                format!("  seq {}", vault.seq).fg(Color::DarkGray),
-                format!("  {}", vault.id).fg(Color::DarkGray),
-            ]))
+            let mut name = vec![Span::from(vault.name.clone()).bold()];
+            if open == Some(vault.id.as_str()) {
+                name.push(" (open)".fg(Color::DarkGray));
+            }
+            let mut cells = vec![
+                Cell::from(Line::from(name)),
+                Cell::from(Span::styled(vault.role.as_str(), role_style(vault.role))),
+                Cell::from(format!("{:>6}", vault.seq)),
+            ];
+            if wide {
+                cells.push(Cell::from(vault.id.clone().fg(Color::DarkGray)));
+            }
+            Row::new(cells)
         })
         .collect();
-    let list = List::new(items)
+    let mut widths = vec![
+        Constraint::Fill(1),
+        Constraint::Length(11),
+        Constraint::Length(6),
+    ];
+    let mut header = vec!["Vault", "Your role", "   Seq"];
+    if wide {
+        widths.push(Constraint::Length(36));
+        header.push("Id");
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(Style::new().bold().fg(ACCENT)))
         .block(block)
+        .column_spacing(2)
         .highlight_symbol("▶ ")
-        .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state = ListState::default().with_selected(Some(app.picker_index));
-    frame.render_stateful_widget(list, area, &mut state);
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state = TableState::default().with_selected(Some(app.picker_index));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn render_vault(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect) {
@@ -290,7 +307,7 @@ fn render_table(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect) {
         );
         return;
     }
-    let by_width = if area.width >= 100 { 14 } else { 10 };
+    let by_width = if area.width >= 100 { 14 } else { 12 };
     let table_rows: Vec<Row> = rows
         .iter()
         .map(|row| {
@@ -418,11 +435,11 @@ fn render_activity(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect)
         .map(|entry| {
             let when = entry.at.map_or_else(String::new, |at| ago(app.now, at));
             Line::from(vec![
+                format!("{when:>7} ").fg(Color::DarkGray),
                 format!("#{:<4} ", entry.seq).fg(Color::DarkGray),
                 Span::from(entry.actor.clone()).bold(),
                 format!(" {} ", entry.action).into(),
                 Span::from(format!("“{}”", entry.subject)),
-                format!("  {when}").fg(Color::DarkGray),
             ])
         })
         .collect();
@@ -450,16 +467,18 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
 fn key_hint(key: &str, label: &str, enabled: bool) -> Vec<Span<'static>> {
     if enabled {
         vec![
-            Span::styled(format!(" {key} "), Style::new().fg(Color::Black).bg(ACCENT)),
-            Span::from(format!(" {label} ")),
+            Span::from(" "),
+            Span::styled(key.to_owned(), Style::new().fg(Color::Black).bg(ACCENT)),
+            Span::from(format!(" {label}")),
         ]
     } else {
         let off = Style::new()
             .fg(Color::DarkGray)
             .add_modifier(Modifier::CROSSED_OUT);
         vec![
-            Span::styled(format!(" {key} "), off),
-            Span::styled(format!(" {label} "), off),
+            Span::from(" "),
+            Span::styled(key.to_owned(), off),
+            Span::styled(format!(" {label}"), off),
         ]
     }
 }
@@ -500,7 +519,7 @@ fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
         .flat_map(|(key, label, enabled)| key_hint(key, label, enabled))
         .collect();
     if app.screen == Screen::Vault && app.mode == Mode::Normal && app.role() == Some(Role::Viewer) {
-        spans.push(" read-only".fg(Color::Yellow));
+        spans.push("  read-only".fg(Color::Yellow));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
