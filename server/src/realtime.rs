@@ -92,7 +92,7 @@ async fn authenticate(
     }
     match auth::lookup_session(&core.db, &token).await {
         Ok(Some((session_id, user))) => {
-            socket.extensions.insert(Identity { session_id, user });
+            accept(&socket, Identity { session_id, user });
             Ok(())
         }
         Ok(None) => Err(unauthorized),
@@ -103,10 +103,13 @@ async fn authenticate(
     }
 }
 
-async fn on_connect(socket: SocketRef) {
-    let Some(identity) = socket.extensions.get::<Identity>() else {
-        return;
-    };
+/// Sets an accepted socket up: identity, rooms and handlers. This runs in
+/// the middleware, before the CONNECT packet goes out: socketioxide spawns
+/// the connect handler only after sending it, so a client that emits as soon
+/// as it is connected could otherwise reach a socket without handlers (its
+/// command silently dropped) or not yet in its session room (missed by a
+/// logout).
+fn accept(socket: &SocketRef, identity: Identity) {
     socket.join([
         user_room(&identity.user.id),
         session_room(&identity.session_id),
@@ -118,6 +121,12 @@ async fn on_connect(socket: SocketRef) {
     socket.on(commands::SOURCE_DELETE, on_source_delete);
     socket.on_fallback(on_other_event);
     socket.on_disconnect(on_disconnect);
+    socket.extensions.insert(identity);
+}
+
+/// Everything was set up by [`accept`] in the middleware.
+async fn on_connect(socket: SocketRef) {
+    tracing::debug!(sid = %socket.id, "socket connected");
 }
 
 /// Whether the client asked for an ack (socketioxide's `AckSender` silently

@@ -5,5 +5,7 @@ mod auth;
 mod helpers;
 mod openapi;
 mod permissions;
+mod realtime;
 mod rest;
 mod seq;
+mod socket;
