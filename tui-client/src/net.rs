@@ -172,8 +172,8 @@ fn ack_value(payload: Payload) -> Value {
     }
 }
 
-/// What the `error` callback means: the server's `error` event, a refused
-/// handshake, or a transport problem.
+/// What the `error` callback means: the server's `error` event, a handshake
+/// refused for its credentials, or a transport problem.
 pub fn error_report(payload: Payload) -> NetEvent {
     let value = first_value(payload);
     if let Ok(detail) = serde_json::from_value::<ErrorDetail>(value.clone()) {
@@ -189,7 +189,13 @@ pub fn error_report(payload: Payload) -> NetEvent {
                 .ok()
                 .and_then(|frame| frame.get("message")?.as_str().map(str::to_owned))
                 .unwrap_or_else(|| frame.to_owned());
-            NetEvent::Refused(message)
+            // Only a bad session is final; anything else (e.g. "Invalid
+            // namespace" from a server that is shutting down) is retried.
+            if message.contains(ErrorCode::Unauthorized.as_str()) {
+                NetEvent::Refused(message)
+            } else {
+                NetEvent::TransportError(format!("connection refused: {message}"))
+            }
         }
         None => NetEvent::TransportError(text),
     }
@@ -407,6 +413,10 @@ mod tests {
             error_report(server),
             NetEvent::ServerError(detail) if detail.code == ErrorCode::Forbidden
         ));
+        let closing = Payload::from(
+            r#"Received an ConnectError frame: {"message":"Invalid namespace"}"#.to_owned(),
+        );
+        assert!(matches!(error_report(closing), NetEvent::TransportError(_)));
         assert!(matches!(
             error_report(Payload::from("connection reset".to_owned())),
             NetEvent::TransportError(_)

@@ -1,0 +1,332 @@
+//! End to end: the real `syncscript-tui` binary in tmux against a real
+//! server started in this process, with sources added by the real
+//! `syncscript-cli` binary. The screen is read with `tmux capture-pane -p`,
+//! polled until a deadline.
+//!
+//! Needs tmux (`scripts` install it) and the `syncscript-cli` binary next to
+//! `syncscript-tui` in the target folder (a workspace build provides it).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use syncscript_cli::api::ApiClient;
+use syncscript_protocol::Role;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long a step that does not measure latency may take.
+const PATIENCE: Duration = Duration::from_secs(15);
+/// DESIGN.md: a change shows on other members' screens within a second.
+const LIVE: Duration = Duration::from_secs(1);
+/// How often the screen is read while waiting.
+const POLL: Duration = Duration::from_millis(25);
+const PASSWORD: &str = "correct horse battery";
+
+/// A server in this process, restartable on the same port and database.
+struct TestServer {
+    addr: std::net::SocketAddr,
+    url: String,
+    database_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _data: TempDir,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let data = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}/db.sqlite", data.path().display());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut server = TestServer {
+            addr,
+            url: format!("http://{addr}"),
+            database_url,
+            shutdown: None,
+            task: None,
+            _data: data,
+        };
+        server.serve(listener);
+        server
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = syncscript::Config::new(self.database_url.clone());
+        self.shutdown = Some(tx);
+        self.task = Some(tokio::spawn(syncscript::run(
+            listener,
+            config,
+            async move {
+                let _ = rx.await;
+            },
+        )));
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(PATIENCE, task)
+                .await
+                .expect("the server stops in time")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    async fn restart(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(error) if Instant::now() < deadline => {
+                    eprintln!("rebinding {}: {error}", self.addr);
+                    tokio::time::sleep(POLL).await;
+                }
+                Err(error) => panic!("cannot rebind {}: {error}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+
+    /// Signs a user up and logs them in.
+    async fn user(&self, email: &str, name: &str) -> ApiClient {
+        let api = ApiClient::new(&self.url, None).unwrap();
+        api.signup(email, name, PASSWORD).await.unwrap();
+        let login = api.login(email, PASSWORD).await.unwrap();
+        api.with_token(Some(login.token))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A private tmux server (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        Tmux {
+            socket: format!("syncscript-tui-e2e-{}-{nanos}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux is installed");
+        assert!(
+            output.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Starts `command` in a new 100×30 session named `name`; the pane stays
+    /// after the program exits so that its last words can be read.
+    fn start(&self, name: &str, command: &[String]) {
+        let mut args = vec![
+            "start-server",
+            ";",
+            "set-option",
+            "-g",
+            "remain-on-exit",
+            "on",
+            ";",
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "100",
+            "-y",
+            "30",
+        ];
+        args.extend(command.iter().map(String::as_str));
+        self.run(&args);
+    }
+
+    fn screen(&self, name: &str) -> String {
+        let output = self.run(&["capture-pane", "-p", "-t", name]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn keys(&self, name: &str, keys: &str) {
+        self.run(&["send-keys", "-t", name, keys]);
+    }
+
+    /// Reads the screen until it contains every one of `texts`, or panics
+    /// with the screen after `within`.
+    async fn wait_for(&self, name: &str, texts: &[&str], within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let screen = self.screen(name);
+            if texts.iter().all(|text| screen.contains(text)) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("{name}'s screen lacks {texts:?} after {within:?}:\n{screen}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn tui_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_syncscript-tui"))
+}
+
+fn cli_binary() -> PathBuf {
+    let path = tui_binary().with_file_name("syncscript-cli");
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
+/// `syncscript-cli add-source`, as `api`'s user.
+fn add_source(server: &TestServer, api: &ApiClient, vault_id: &str, title: &str) {
+    let config = tempfile::tempdir().unwrap();
+    let output = Command::new(cli_binary())
+        .env("SYNCSCRIPT_CONFIG_DIR", config.path())
+        .args(["--server", &server.url, "--token", api.token().unwrap()])
+        .args(["add-source", "--vault", vault_id, "--title", title])
+        .args(["--url", "https://example.org/paper.pdf"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "add-source failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn tui_command(
+    server: &TestServer,
+    api: &ApiClient,
+    vault_id: &str,
+    config: &TempDir,
+) -> Vec<String> {
+    vec![
+        "env".into(),
+        format!("SYNCSCRIPT_CONFIG_DIR={}", config.path().display()),
+        tui_binary().display().to_string(),
+        "--server".into(),
+        server.url.clone(),
+        "--token".into(),
+        api.token().unwrap().to_owned(),
+        "--vault".into(),
+        vault_id.to_owned(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_updates_reconnect_after_restart_and_viewer_refusal() {
+    let mut server = TestServer::start().await;
+    let owner = server.user("ada@example.org", "Ada Owner").await;
+    let viewer = server.user("cy@example.org", "Cy Viewer").await;
+    let vault = owner.create_vault("Reading group").await.unwrap();
+    owner
+        .add_member(&vault.id, "cy@example.org", Role::Viewer)
+        .await
+        .unwrap();
+
+    let tmux = Tmux::new();
+    let config = tempfile::tempdir().unwrap();
+    tmux.start("owner", &tui_command(&server, &owner, &vault.id, &config));
+    tmux.start("viewer", &tui_command(&server, &viewer, &vault.id, &config));
+    // Joined: presence lists the user themself.
+    tmux.wait_for(
+        "owner",
+        &["Reading group", "connected", "Ada Owner (you)"],
+        PATIENCE,
+    )
+    .await;
+    tmux.wait_for(
+        "viewer",
+        &["Reading group", "connected", "Cy Viewer (you)"],
+        PATIENCE,
+    )
+    .await;
+
+    // seq 1 was `member:added`.
+    // Live: a source added from the CLI shows on both screens within a second.
+    add_source(&server, &owner, &vault.id, "Paxos Made Simple");
+    let added = Instant::now();
+    tmux.wait_for("owner", &["Paxos Made Simple", "seq 2"], LIVE)
+        .await;
+    tmux.wait_for(
+        "viewer",
+        &["Paxos Made Simple", "seq 2"],
+        LIVE.saturating_sub(added.elapsed()),
+    )
+    .await;
+
+    // A viewer pressing `a` is told why nothing happens.
+    tmux.keys("viewer", "a");
+    tmux.wait_for("viewer", &["Viewers can't add sources"], PATIENCE)
+        .await;
+
+    // The server goes away: the client says it is reconnecting.
+    server.stop().await;
+    tmux.wait_for("owner", &["reconnecting"], PATIENCE).await;
+    tmux.wait_for("viewer", &["reconnecting"], PATIENCE).await;
+
+    // Back on the same port and database; a source is added at once, most
+    // likely before the clients are back: they must catch up by themselves.
+    server.restart().await;
+    add_source(&server, &owner, &vault.id, "Time, Clocks, and the Ordering");
+    for name in ["owner", "viewer"] {
+        let screen = tmux
+            .wait_for(
+                name,
+                &[
+                    "Time, Clocks, and the Ordering",
+                    "Paxos Made Simple",
+                    "● connected",
+                    "seq 3",
+                ],
+                PATIENCE,
+            )
+            .await;
+        assert!(!screen.contains("reconnecting"), "{screen}");
+    }
+
+    // And they are live again.
+    add_source(&server, &owner, &vault.id, "Dynamo");
+    tmux.wait_for("owner", &["Dynamo", "seq 4"], LIVE).await;
+    tmux.wait_for("viewer", &["Dynamo", "seq 4"], LIVE).await;
+
+    tmux.keys("owner", "q");
+    tmux.keys("viewer", "q");
+    server.stop().await;
+}
