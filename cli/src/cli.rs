@@ -25,7 +25,13 @@ pub struct Cli {
     pub server: String,
 
     /// Session token to use instead of the login stored for this server.
-    #[arg(long, global = true, env = "SYNCSCRIPT_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "SYNCSCRIPT_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub token: Option<String>,
 
     /// Print machine-readable JSON instead of tables and sentences.
@@ -96,7 +102,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SeedArgs {
     /// Password of every demo account.
-    #[arg(long, default_value = DEFAULT_SEED_PASSWORD)]
+    #[arg(long, default_value = DEFAULT_SEED_PASSWORD, allow_hyphen_values = true)]
     pub password: String,
 }
 
@@ -106,7 +112,12 @@ pub struct Credentials {
     #[arg(long)]
     pub email: String,
     /// Account password.
-    #[arg(long, env = "SYNCSCRIPT_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SYNCSCRIPT_PASSWORD",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub password: String,
 }
 

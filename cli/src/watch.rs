@@ -14,7 +14,8 @@ use rust_socketio::{Event, Payload, TransportType};
 use serde::Serialize;
 use serde_json::{Value, json};
 use syncscript_protocol::{
-    ErrorDetail, JoinRequest, Joined, Presence, Removed, Resync, commands, names, signals,
+    ErrorCode, ErrorDetail, JoinRequest, Joined, Presence, Removed, Resync, commands, names,
+    signals,
 };
 use tokio::sync::mpsc;
 
@@ -80,6 +81,7 @@ pub async fn watch(
         options,
         sequencer: Sequencer::new(since),
         joined: false,
+        ever_joined: false,
         client: &client,
     };
     let outcome = loop {
@@ -96,10 +98,9 @@ pub async fn watch(
             Err(error) => break Err(error),
         }
     };
-    // Dropping the client is what stops its reconnect task for good.
-    if let Err(error) = client.disconnect().await {
-        eprintln!("watch: disconnect: {error}");
-    }
+    // Dropping the client is what stops its reconnect task for good; the
+    // disconnect is a courtesy that fails when no connection is up.
+    let _ = client.disconnect().await;
     drop(client);
     outcome
 }
@@ -148,6 +149,8 @@ struct Watcher<'a> {
     /// Whether the current connection has completed its join (the replay,
     /// if any, is then complete).
     joined: bool,
+    /// Whether any connection has completed a join.
+    ever_joined: bool,
     client: &'a Client,
 }
 
@@ -190,7 +193,21 @@ impl Watcher<'_> {
                     .ok()
                     .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
                     .unwrap_or_else(|| frame.to_owned());
-                bail!("connection refused by {}: {message}", self.api.server_url());
+                let server = self.api.server_url();
+                // The contract's refusal is an error code (`UNAUTHORIZED`):
+                // final. Anything else after a successful join comes from a
+                // server on its way down (e.g. "Invalid namespace" while it
+                // closes): the reconnect goes on.
+                if let Ok(code) =
+                    serde_json::from_value::<ErrorCode>(Value::String(message.clone()))
+                {
+                    bail!("{code}: {server} refused the connection");
+                }
+                if !self.ever_joined {
+                    bail!("{server} refused the connection: {message}");
+                }
+                eprintln!("watch: connection refused for now ({message}); retrying");
+                return Ok(None);
             }
             // Transport trouble: rust_socketio reconnects on its own.
             eprintln!("watch: connection problem: {text}");
@@ -233,6 +250,7 @@ impl Watcher<'_> {
             signals::VAULT_JOINED => {
                 let joined: Joined = parse_signal(name, payload)?;
                 self.joined = true;
+                self.ever_joined = true;
                 eprintln!(
                     "watch: joined vault {} as {}; head seq {}, last printed {}",
                     joined.vault_id,

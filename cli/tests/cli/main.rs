@@ -1,0 +1,7 @@
+//! End-to-end tests of the real `syncscript-cli` binary against a real
+//! server started in-process on a fresh SQLite database.
+
+mod commands;
+mod helpers;
+mod seed;
+mod watch;
