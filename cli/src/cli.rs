@@ -76,26 +76,29 @@ pub enum Command {
     Events(EventsArgs),
     /// Watch a vault live over Socket.IO, one line per event.
     ///
-    /// Output (stdout), one JSON object per line, in seq order, each event
-    /// exactly once even across reconnects and server restarts:
+    /// Output on stdout: one JSON object per line, in seq order, each event
+    /// exactly once, also across reconnects and server restarts:
     ///
     ///   {"event": NAME, "seq": N, "payload": PAYLOAD}
     ///
-    /// where NAME is a sequenced event (source:created, source:updated,
+    /// NAME is a sequenced event (source:created, source:updated,
     /// source:deleted, member:added, member:updated, member:removed,
-    /// vault:updated, vault:deleted) and PAYLOAD is exactly what the server
+    /// vault:updated, vault:deleted); PAYLOAD is exactly what the server
     /// broadcast. Two more lines can appear:
     ///
     ///   {"event": "vault:resync", "seq": HEAD, "payload": {"vaultId", "seq"}}
-    ///     the missed events are no longer retained: refetch the sources;
-    ///     watching goes on from HEAD.
-    ///
+    ///       events after your --since are no longer retained: refetch the
+    ///       sources; watching goes on from HEAD.
     ///   {"event": "vault:removed", "seq": LAST, "payload": {"vaultId", "reason"}}
-    ///     this user lost access; LAST is the last seq printed.
+    ///       you lost access to the vault; LAST is the last seq printed.
     ///
-    /// Connection state, joins and presence go to stderr. Exit status: 0
-    /// after vault:deleted or Ctrl-C, 3 after vault:removed, 1 when the
-    /// server refuses the connection or the join.
+    /// With --pretty: `#SEQ NAME by USER (ROLE): WHAT` instead.
+    /// Connection state, joins and presence go to stderr.
+    ///
+    /// Exit status: 0 after vault:deleted or Ctrl-C; 3 after vault:removed;
+    /// 1 when the server refuses the connection (`error: UNAUTHORIZED: …`)
+    /// or the join (`error: FORBIDDEN: Access denied to vault`).
+    #[command(verbatim_doc_comment)]
     Watch(WatchArgs),
 }
 

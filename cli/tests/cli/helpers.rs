@@ -214,12 +214,17 @@ impl Lines {
         }
     }
 
-    /// The next stdout line, parsed as JSON.
-    pub async fn next_json(&mut self) -> Value {
-        let line = tokio::time::timeout(TIMEOUT, self.stdout.recv())
+    /// The next stdout line.
+    pub async fn next_line(&mut self) -> String {
+        tokio::time::timeout(TIMEOUT, self.stdout.recv())
             .await
             .expect("no stdout line in time")
-            .expect("stdout closed");
+            .expect("stdout closed")
+    }
+
+    /// The next stdout line, parsed as JSON.
+    pub async fn next_json(&mut self) -> Value {
+        let line = self.next_line().await;
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
     }
 

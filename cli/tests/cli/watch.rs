@@ -174,3 +174,30 @@ async fn watch_refusals_exit_non_zero_with_the_reason() {
         .await;
     assert!(stderr.starts_with("error: NOT_FOUND: "), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_pretty_prints_one_readable_line_per_event() {
+    let server = TestServer::start().await;
+    let cli = CliRunner::new(&server);
+    let vault = seed(&cli).await;
+    cli.ok(&["login", "--email", "owner@demo.com", "--password", PASSWORD])
+        .await;
+
+    let mut watcher =
+        Lines::spawn(cli.command(&["watch", "--vault", &vault, "--since", "0", "--pretty"]));
+    assert_eq!(
+        watcher.next_line().await,
+        "#1 member:added by Olivia Owner (owner): Carl Contributor <contributor@demo.com> as contributor"
+    );
+    assert_eq!(
+        watcher.next_line().await,
+        "#2 member:added by Olivia Owner (owner): Vera Viewer <viewer@demo.com> as viewer"
+    );
+    let third = watcher.next_line().await;
+    assert!(
+        third.starts_with(
+            "#3 source:created by Olivia Owner (owner): \"Attention Is All You Need\""
+        ),
+        "{third}"
+    );
+}
