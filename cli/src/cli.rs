@@ -1,7 +1,7 @@
 //! The command line of `syncscript-cli` (clap derive): doc comments here are
 //! the `--help` text.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use syncscript_protocol::Role;
 
 /// The server used when neither `--server` nor `SYNCSCRIPT_SERVER` is given.
@@ -239,12 +239,13 @@ pub struct AddSourceArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("change").required(true).multiple(true).args(["title", "url"])))]
 pub struct UpdateSourceArgs {
     /// Source id.
     #[arg(long)]
     pub source: String,
     /// New title.
-    #[arg(long, required_unless_present = "url")]
+    #[arg(long)]
     pub title: Option<String>,
     /// New http(s) URL.
     #[arg(long)]
