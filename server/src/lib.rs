@@ -22,12 +22,14 @@ pub mod testpage;
 pub mod vaults;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
 use sqlx::AnyPool;
-use tokio::net::TcpListener;
+
+use tokio::net::{TcpListener, TcpStream};
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -74,7 +76,9 @@ pub async fn run(
     let (router, state) = app(pool.clone(), config);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "syncscript listening on http://{addr}");
-    let listener = listener.tap_io(|tcp| {
+    let (stop_accepting, stop) = tokio::sync::oneshot::channel();
+    let (port_closed, closed) = tokio::sync::oneshot::channel();
+    let listener = ClosingListener::new(listener, stop, port_closed).tap_io(|tcp| {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::warn!(%error, "could not disable Nagle on an accepted socket");
         }
@@ -83,12 +87,77 @@ pub async fn run(
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            tracing::info!("shutting down: closing sockets");
+            tracing::info!("shutting down: closing the port, then every socket");
+            // Close the port before the sockets: a client that reconnects at
+            // once must be refused at TCP level (and retry until the next
+            // server is up), not accepted by a server that is going away.
+            if stop_accepting.send(()).is_ok() {
+                closed.await.ok();
+            }
             io.close().await;
         })
         .await?;
     pool.close().await;
     Ok(())
+}
+
+/// A TCP listener that closes its port as soon as shutdown begins, so that
+/// no connection is accepted while the open sockets are being closed.
+struct ClosingListener {
+    listener: Option<TcpListener>,
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Receiver<()>,
+    port_closed: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ClosingListener {
+    fn new(
+        listener: TcpListener,
+        stop: tokio::sync::oneshot::Receiver<()>,
+        port_closed: tokio::sync::oneshot::Sender<()>,
+    ) -> ClosingListener {
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        ClosingListener {
+            listener: Some(listener),
+            addr,
+            stop,
+            port_closed: Some(port_closed),
+        }
+    }
+}
+
+impl axum::serve::Listener for ClosingListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        while let Some(listener) = &self.listener {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(connection) => return connection,
+                    // Per-connection failures (a reset before accept, no
+                    // file descriptors left): log, breathe, keep accepting.
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                },
+                _ = &mut self.stop => {
+                    self.listener = None;
+                    if let Some(port_closed) = self.port_closed.take() {
+                        port_closed.send(()).ok();
+                    }
+                }
+            }
+        }
+        std::future::pending().await
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -708,17 +708,10 @@ async fn catch_up_works_across_a_server_restart(backend: Backend) {
 }
 
 /// The same with a client that reconnects by itself, as
-/// `syncscript-cli watch` does.
-///
-/// Ignored: it exposes a server bug outside `realtime.rs`. `run` (lib.rs)
-/// calls `io.close()` inside the graceful-shutdown signal, so the listener
-/// still accepts while socketioxide closes its namespaces: the client's
-/// immediate reconnect reaches the closing server and is refused with
-/// `connect_error` "Invalid namespace", and rust_socketio then stays
-/// disconnected (failed about one run in three). Close sockets after the
-/// listener stopped accepting.
+/// `syncscript-cli watch` does. The server closes its port before its
+/// sockets, so the immediate reconnect is refused at TCP level and retried
+/// until the restarted server answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: sockets are closed while the listener still accepts (see doc comment)"]
 async fn a_reconnecting_client_catches_up_across_a_server_restart() {
     restart_scenario(Backend::Sqlite, true).await;
 }
