@@ -35,6 +35,9 @@ pub enum NetEvent {
     ConnectFailed { attempt: u32, error: String },
     /// The server refused the socket's credentials.
     Refused(String),
+    /// The server refused the socket for another reason (e.g. it is
+    /// shutting down): worth a fresh connection.
+    Rejected(String),
     /// A transport error reported by the socket.
     TransportError(String),
     /// A sequenced vault event, live or replayed.
@@ -109,6 +112,8 @@ pub enum Effect {
     Send(Command),
     /// Stop using the socket (its credentials were refused).
     Disconnect,
+    /// Drop the socket and connect a new one.
+    Reconnect,
     /// Leave the program.
     Quit,
 }

@@ -322,6 +322,18 @@ impl App {
                 });
                 vec![Effect::Disconnect]
             }
+            NetEvent::Rejected(reason) => {
+                self.joined = false;
+                let attempt = match self.connection {
+                    Connection::Reconnecting { attempt } => attempt + 1,
+                    _ => 1,
+                };
+                self.connection = Connection::Reconnecting { attempt };
+                self.info(format!(
+                    "The server turned the connection away ({reason}): retrying"
+                ));
+                vec![Effect::Reconnect]
+            }
             NetEvent::TransportError(error) => {
                 if let Connection::Offline { attempt, .. } = self.connection {
                     self.connection = Connection::Offline { attempt, error };

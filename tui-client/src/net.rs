@@ -39,6 +39,7 @@ enum SocketCommand {
     Leave { vault_id: String },
     Send(Command),
     Disconnect,
+    Reconnect,
 }
 
 /// Runs the app's effects against one server.
@@ -110,6 +111,7 @@ impl Network {
             Effect::Leave { vault_id } => to_socket(SocketCommand::Leave { vault_id }),
             Effect::Send(command) => to_socket(SocketCommand::Send(command)),
             Effect::Disconnect => to_socket(SocketCommand::Disconnect),
+            Effect::Reconnect => to_socket(SocketCommand::Reconnect),
             Effect::Quit => {}
         }
     }
@@ -194,7 +196,7 @@ pub fn error_report(payload: Payload) -> NetEvent {
             if message.contains(ErrorCode::Unauthorized.as_str()) {
                 NetEvent::Refused(message)
             } else {
-                NetEvent::TransportError(format!("connection refused: {message}"))
+                NetEvent::Rejected(message)
             }
         }
         None => NetEvent::TransportError(text),
@@ -219,7 +221,8 @@ pub fn event_report(name: &str, payload: Value) -> Option<NetEvent> {
 }
 
 /// Connects (retrying while the server is unreachable), then emits what
-/// the app asks for until told to disconnect or the app is gone.
+/// the app asks for until told to disconnect or the app is gone; a
+/// `Reconnect` drops the client and starts over with a new one.
 async fn socket_task(
     server: String,
     token: String,
@@ -227,14 +230,41 @@ async fn socket_task(
     mut commands: mpsc::UnboundedReceiver<SocketCommand>,
 ) {
     let mut attempt = 0;
+    loop {
+        let Some(client) = connect(&server, &token, &reports, &mut commands, &mut attempt).await
+        else {
+            return;
+        };
+        let reconnect = serve(&client, &reports, &mut commands).await;
+        // Stops auto-reconnect too (a dropped client may keep reconnecting).
+        let _ = client.disconnect().await;
+        if !reconnect {
+            return;
+        }
+        // Not at once: the server that rejected us may still be going down.
+        tokio::time::sleep(CONNECT_RETRY_MIN).await;
+    }
+}
+
+/// One connected client; `None` when told to stop before it connected.
+async fn connect(
+    server: &str,
+    token: &str,
+    reports: &Reports,
+    commands: &mut mpsc::UnboundedReceiver<SocketCommand>,
+    attempt: &mut u32,
+) -> Option<Client> {
     let mut delay = CONNECT_RETRY_MIN;
-    let client = loop {
-        attempt += 1;
-        match builder(&server, &token, &reports).connect().await {
-            Ok(client) => break client,
+    loop {
+        *attempt += 1;
+        match builder(server, token, reports).connect().await {
+            Ok(client) => {
+                *attempt = 0;
+                return Some(client);
+            }
             Err(error) => {
                 let _ = reports.send(NetEvent::ConnectFailed {
-                    attempt,
+                    attempt: *attempt,
                     error: error.to_string(),
                 });
             }
@@ -246,7 +276,7 @@ async fn socket_task(
             tokio::select! {
                 () = &mut retry => break,
                 command = commands.recv() => match command {
-                    None | Some(SocketCommand::Disconnect) => return,
+                    None | Some(SocketCommand::Disconnect) => return None,
                     Some(SocketCommand::Send(command)) => {
                         let _ = reports.send(NetEvent::CommandDone {
                             command,
@@ -254,11 +284,23 @@ async fn socket_task(
                         });
                     }
                     // Joins are repeated once the socket opens.
-                    Some(SocketCommand::Join { .. } | SocketCommand::Leave { .. }) => {}
+                    Some(
+                        SocketCommand::Join { .. }
+                        | SocketCommand::Leave { .. }
+                        | SocketCommand::Reconnect,
+                    ) => {}
                 },
             }
         }
-    };
+    }
+}
+
+/// Emits the app's commands in order; `true` when a new client is wanted.
+async fn serve(
+    client: &Client,
+    reports: &Reports,
+    commands: &mut mpsc::UnboundedReceiver<SocketCommand>,
+) -> bool {
     while let Some(command) = commands.recv().await {
         match command {
             SocketCommand::Join { vault_id, since } => {
@@ -266,17 +308,17 @@ async fn socket_task(
                     vault_id,
                     since: Some(since),
                 };
-                emit(&client, &reports, commands::VAULT_JOIN, &request).await;
+                emit(client, reports, commands::VAULT_JOIN, &request).await;
             }
             SocketCommand::Leave { vault_id } => {
-                emit(&client, &reports, commands::VAULT_LEAVE, &vault_id).await;
+                emit(client, reports, commands::VAULT_LEAVE, &vault_id).await;
             }
-            SocketCommand::Send(command) => send_command(&client, &reports, command).await,
-            SocketCommand::Disconnect => break,
+            SocketCommand::Send(command) => send_command(client, reports, command).await,
+            SocketCommand::Disconnect => return false,
+            SocketCommand::Reconnect => return true,
         }
     }
-    // Stops auto-reconnect too (a dropped client may keep reconnecting).
-    let _ = client.disconnect().await;
+    false
 }
 
 fn not_connected() -> ErrorDetail {
@@ -416,7 +458,7 @@ mod tests {
         let closing = Payload::from(
             r#"Received an ConnectError frame: {"message":"Invalid namespace"}"#.to_owned(),
         );
-        assert!(matches!(error_report(closing), NetEvent::TransportError(_)));
+        assert!(matches!(error_report(closing), NetEvent::Rejected(m) if m == "Invalid namespace"));
         assert!(matches!(
             error_report(Payload::from("connection reset".to_owned())),
             NetEvent::TransportError(_)

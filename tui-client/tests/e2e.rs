@@ -114,6 +114,8 @@ impl Drop for TestServer {
 /// A private tmux server (its own socket), killed when dropped.
 struct Tmux {
     socket: String,
+    /// The socket file, removed with the server.
+    socket_path: Option<PathBuf>,
 }
 
 impl Tmux {
@@ -124,6 +126,7 @@ impl Tmux {
             .subsec_nanos();
         Tmux {
             socket: format!("syncscript-tui-e2e-{}-{nanos}", std::process::id()),
+            socket_path: None,
         }
     }
 
@@ -143,7 +146,7 @@ impl Tmux {
 
     /// Starts `command` in a new 100×30 session named `name`; the pane stays
     /// after the program exits so that its last words can be read.
-    fn start(&self, name: &str, command: &[String]) {
+    fn start(&mut self, name: &str, command: &[String]) {
         let mut args = vec![
             "start-server",
             ";",
@@ -163,6 +166,9 @@ impl Tmux {
         ];
         args.extend(command.iter().map(String::as_str));
         self.run(&args);
+        let path = self.run(&["display-message", "-p", "#{socket_path}"]);
+        let path = String::from_utf8_lossy(&path.stdout).trim().to_owned();
+        self.socket_path = Some(PathBuf::from(path));
     }
 
     fn screen(&self, name: &str) -> String {
@@ -170,8 +176,14 @@ impl Tmux {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    fn keys(&self, name: &str, keys: &str) {
-        self.run(&["send-keys", "-t", name, keys]);
+    /// Presses one key, by tmux name (`a`, `Enter`, `Tab`, `BSpace`).
+    fn keys(&self, name: &str, key: &str) {
+        self.run(&["send-keys", "-t", name, key]);
+    }
+
+    /// Types `text` literally.
+    fn type_text(&self, name: &str, text: &str) {
+        self.run(&["send-keys", "-t", name, "-l", text]);
     }
 
     /// Reads the screen until it contains every one of `texts`, or panics
@@ -196,6 +208,9 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -218,7 +233,9 @@ fn add_source(server: &TestServer, api: &ApiClient, vault_id: &str, title: &str)
     let config = tempfile::tempdir().unwrap();
     let output = Command::new(cli_binary())
         .env("SYNCSCRIPT_CONFIG_DIR", config.path())
-        .args(["--server", &server.url, "--token", api.token().unwrap()])
+        .args(["--server", &server.url])
+        // `=`: a token may start with `-`.
+        .arg(format!("--token={}", api.token().unwrap()))
         .args(["add-source", "--vault", vault_id, "--title", title])
         .args(["--url", "https://example.org/paper.pdf"])
         .output()
@@ -242,8 +259,8 @@ fn tui_command(
         tui_binary().display().to_string(),
         "--server".into(),
         server.url.clone(),
-        "--token".into(),
-        api.token().unwrap().to_owned(),
+        // `=`: a token may start with `-`.
+        format!("--token={}", api.token().unwrap()),
         "--vault".into(),
         vault_id.to_owned(),
     ]
@@ -260,7 +277,7 @@ async fn live_updates_reconnect_after_restart_and_viewer_refusal() {
         .await
         .unwrap();
 
-    let tmux = Tmux::new();
+    let mut tmux = Tmux::new();
     let config = tempfile::tempdir().unwrap();
     tmux.start("owner", &tui_command(&server, &owner, &vault.id, &config));
     tmux.start("viewer", &tui_command(&server, &viewer, &vault.id, &config));
@@ -296,6 +313,25 @@ async fn live_updates_reconnect_after_restart_and_viewer_refusal() {
     tmux.wait_for("viewer", &["Viewers can't add sources"], PATIENCE)
         .await;
 
+    // The owner adds one from the TUI (a Socket.IO command with an ack):
+    // a refused URL is explained in the form, a good one reaches the viewer.
+    tmux.keys("owner", "a");
+    tmux.wait_for("owner", &["Add source"], PATIENCE).await;
+    tmux.type_text("owner", "Lamport clocks");
+    tmux.keys("owner", "Tab");
+    tmux.type_text("owner", "ftp://example.org/clocks.pdf");
+    tmux.keys("owner", "Enter");
+    tmux.wait_for("owner", &["VALIDATION"], PATIENCE).await;
+    for _ in "ftp://example.org/clocks.pdf".chars() {
+        tmux.keys("owner", "BSpace");
+    }
+    tmux.type_text("owner", "https://example.org/clocks.pdf");
+    tmux.keys("owner", "Enter");
+    tmux.wait_for("owner", &["Added “Lamport clocks”", "seq 3"], PATIENCE)
+        .await;
+    tmux.wait_for("viewer", &["Lamport clocks", "seq 3"], LIVE)
+        .await;
+
     // The server goes away: the client says it is reconnecting.
     server.stop().await;
     tmux.wait_for("owner", &["reconnecting"], PATIENCE).await;
@@ -313,7 +349,7 @@ async fn live_updates_reconnect_after_restart_and_viewer_refusal() {
                     "Time, Clocks, and the Ordering",
                     "Paxos Made Simple",
                     "● connected",
-                    "seq 3",
+                    "seq 4",
                 ],
                 PATIENCE,
             )
@@ -323,8 +359,8 @@ async fn live_updates_reconnect_after_restart_and_viewer_refusal() {
 
     // And they are live again.
     add_source(&server, &owner, &vault.id, "Dynamo");
-    tmux.wait_for("owner", &["Dynamo", "seq 4"], LIVE).await;
-    tmux.wait_for("viewer", &["Dynamo", "seq 4"], LIVE).await;
+    tmux.wait_for("owner", &["Dynamo", "seq 5"], LIVE).await;
+    tmux.wait_for("viewer", &["Dynamo", "seq 5"], LIVE).await;
 
     tmux.keys("owner", "q");
     tmux.keys("viewer", "q");

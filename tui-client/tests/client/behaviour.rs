@@ -227,3 +227,12 @@ fn quitting() {
     assert_eq!(key(&mut app, KeyCode::Char('q')), [Effect::Quit]);
     assert!(app.should_quit);
 }
+
+#[test]
+fn a_socket_turned_away_for_another_reason_is_replaced() {
+    let mut app = opened(Role::Owner);
+    let effects = net(&mut app, NetEvent::Rejected("Invalid namespace".into()));
+    assert_eq!(effects, [Effect::Reconnect]);
+    assert_eq!(app.connection, Connection::Reconnecting { attempt: 1 });
+    assert_eq!(net(&mut app, NetEvent::Opened), [join(5)]);
+}
