@@ -321,4 +321,8 @@ test('two people see each other\'s changes live, with refusal and catch-up', asy
 
   await screenshots();
   assert.deepEqual(ctx.pageErrors, [], 'no script errors, CSP violations or failed requests in the pages');
+  for (const page of [ctx.owner, ctx.viewer]) {
+    const lost = page.locator('#log-body tr[data-event="vault:join"][data-kind="error"]');
+    assert.equal(await lost.count(), 0, 'every join was answered the first time');
+  }
 });
