@@ -2,23 +2,27 @@
 // database, Debian's Chromium driven by playwright-core, two people (an
 // owner and a viewer) watching the same vault in two browser contexts.
 //
-// Run through scripts/test-browser (which builds nothing: the caller builds
-// the server first). Environment:
+// Run through scripts/test-browser, which builds nothing: the caller builds
+// the server and the CLI first (cargo build --workspace). Environment:
 //   SYNCSCRIPT_BIN       server binary (default target/debug/syncscript)
+//   SYNCSCRIPT_CLI_BIN   CLI binary for `add-source` (default
+//                        target/debug/syncscript-cli; REST when it is absent)
 //   CHROMIUM_PATH        browser (default /usr/bin/chromium)
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SERVER_BIN = path.resolve(REPO_ROOT, process.env.SYNCSCRIPT_BIN || 'target/debug/syncscript');
+const CLI_BIN = path.resolve(REPO_ROOT, process.env.SYNCSCRIPT_CLI_BIN || 'target/debug/syncscript-cli');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'artifacts', 'browser');
 const CHROMIUM_ARGS = [
@@ -33,6 +37,8 @@ const CHROMIUM_ARGS = [
 /** Longest wait for any DOM condition or server answer. */
 const TIMEOUT_MS = 15_000;
 const PASSWORD = 'correct horse battery';
+
+const run = promisify(execFile);
 
 /** Everything the test starts, so that `after` can stop it. */
 const ctx = {
@@ -133,12 +139,30 @@ async function seed() {
   return people;
 }
 
-/** Adds a source outside the browsers, through REST as the owner. */
+/**
+ * Adds a source outside the browsers, as the owner: with
+ * `syncscript-cli add-source` when that binary is built, else through REST.
+ * Returns which one was used.
+ */
 async function addSourceOutside(title, fileUrl) {
-  await rest('POST', `/api/vaults/${ctx.vaultId}/sources`, {
-    token: ctx.ownerToken,
-    body: { title, fileUrl },
+  if (!existsSync(CLI_BIN)) {
+    await rest('POST', `/api/vaults/${ctx.vaultId}/sources`, {
+      token: ctx.ownerToken,
+      body: { title, fileUrl },
+    });
+    return 'REST (no syncscript-cli binary)';
+  }
+  const { stdout } = await run(CLI_BIN, [
+    '--server', ctx.baseUrl, '--json',
+    'add-source', '--vault', ctx.vaultId, '--title', title, '--url', fileUrl,
+  ], {
+    timeout: TIMEOUT_MS,
+    // The token goes through the environment, not the command line, and
+    // the CLI's own session store stays in the test's folder.
+    env: { ...process.env, SYNCSCRIPT_TOKEN: ctx.ownerToken, SYNCSCRIPT_CONFIG_DIR: ctx.tmp },
   });
+  assert.equal(JSON.parse(stdout).source.title, title);
+  return 'syncscript-cli add-source';
 }
 
 /** A fresh context (its own cookie jar) logged in through the page's form. */
@@ -264,8 +288,9 @@ test('two people see each other\'s changes live, with refusal and catch-up', asy
     assert.match(await row.first().textContent(), /\d+ ms/);
   });
 
-  await t.test('a source added outside the browsers appears in both pages', async () => {
-    await addSourceOutside('Outside paper', 'https://example.org/outside.pdf');
+  await t.test('a source added with syncscript-cli appears in both pages', async () => {
+    const how = await addSourceOutside('Outside paper', 'https://example.org/outside.pdf');
+    t.diagnostic(`added with ${how}`);
     await sourceItem(ctx.owner, 'Outside paper').waitFor();
     await sourceItem(ctx.viewer, 'Outside paper').waitFor();
   });
