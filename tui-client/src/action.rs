@@ -4,8 +4,8 @@
 
 use crossterm::event::KeyEvent;
 use syncscript_protocol::{
-    ErrorDetail, Joined, Member, Presence, Removed, Resync, SourceList, VaultDetail, VaultEvent,
-    VaultSummary,
+    ErrorDetail, Joined, LoggedEvent, Member, Presence, Removed, Resync, SourceList, VaultDetail,
+    VaultEvent, VaultSummary,
 };
 
 /// An input to [`crate::app::App::update`].
@@ -74,6 +74,9 @@ pub struct OpenedVault {
     pub detail: VaultDetail,
     pub members: Vec<Member>,
     pub sources: SourceList,
+    /// The last events before the snapshot, oldest first (for the
+    /// activity log).
+    pub history: Vec<LoggedEvent>,
 }
 
 /// A source command, as remembered to report its outcome.

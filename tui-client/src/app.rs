@@ -479,6 +479,7 @@ impl App {
                     detail,
                     members,
                     sources,
+                    history,
                 } = *opened;
                 if self.opening.as_deref() != Some(detail.vault.id.as_str()) {
                     return Vec::new();
@@ -492,6 +493,7 @@ impl App {
                 );
                 vault.set_members(members);
                 vault.load_snapshot(sources, self.now);
+                vault.load_history(history);
                 self.vault = Some(vault);
                 self.screen = Screen::Vault;
                 self.selected = None;

@@ -25,6 +25,8 @@ use crate::action::{Command, Effect, NetEvent, OpenedVault};
 
 /// How long a source command waits for its ack.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Past events shown in the activity log when a vault opens.
+const HISTORY: i64 = 50;
 /// Delay between first-connection attempts, doubled up to the maximum.
 const CONNECT_RETRY_MIN: Duration = Duration::from_millis(250);
 const CONNECT_RETRY_MAX: Duration = Duration::from_secs(3);
@@ -85,19 +87,29 @@ impl Network {
             }
             Effect::OpenVault { vault_id } => {
                 tokio::spawn(async move {
-                    let result = tokio::try_join!(
+                    let loaded = tokio::try_join!(
                         api.get_vault(&vault_id),
                         api.list_members(&vault_id),
                         api.list_sources(&vault_id),
-                    )
-                    .map(|(detail, members, sources)| {
-                        Box::new(OpenedVault {
-                            detail,
-                            members,
-                            sources,
-                        })
-                    })
-                    .map_err(|e| e.to_string());
+                    );
+                    let result = match loaded {
+                        Ok((detail, members, sources)) => {
+                            let since = (sources.seq - HISTORY).max(0);
+                            // The history only decorates the activity log:
+                            // without it the vault works the same.
+                            let history = api
+                                .list_events(&vault_id, Some(since), Some(HISTORY))
+                                .await
+                                .map_or_else(|_| Vec::new(), |list| list.events);
+                            Ok(Box::new(OpenedVault {
+                                detail,
+                                members,
+                                sources,
+                                history,
+                            }))
+                        }
+                        Err(error) => Err(error.to_string()),
+                    };
                     let _ = reports.send(NetEvent::VaultOpened(result));
                 });
             }

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use syncscript_protocol::{EventKind, Member, PresenceEntry, Role, Source, SourceList, VaultEvent};
+use syncscript_protocol::{
+    EventKind, LoggedEvent, Member, PresenceEntry, Role, Source, SourceList, VaultEvent,
+};
 
 /// Activity entries kept (the oldest are dropped first).
 const ACTIVITY_LIMIT: usize = 200;
@@ -254,6 +256,53 @@ impl VaultState {
             action,
             subject,
         });
+    }
+
+    /// Fills the activity log with what happened before the vault was
+    /// opened (events already in the snapshot: nothing is applied).
+    pub fn load_history(&mut self, events: Vec<LoggedEvent>) {
+        // Titles of sources deleted since, as the log itself tells them.
+        let mut titles: HashMap<String, String> = HashMap::new();
+        for logged in events {
+            let Ok(event) = VaultEvent::from_wire(&logged.name, &logged.payload) else {
+                continue;
+            };
+            if event.meta.seq > self.applied_seq
+                || self.activity.iter().any(|a| a.seq == event.meta.seq)
+            {
+                continue;
+            }
+            let (action, subject) = match event.kind {
+                EventKind::SourceCreated(source) => {
+                    titles.insert(source.id, source.title.clone());
+                    ("added", source.title)
+                }
+                EventKind::SourceUpdated(source) => {
+                    titles.insert(source.id, source.title.clone());
+                    ("updated", source.title)
+                }
+                EventKind::SourceDeleted { source_id } => {
+                    let title = titles.get(&source_id).cloned().unwrap_or(source_id);
+                    ("deleted", title)
+                }
+                EventKind::MemberAdded(member) => ("added member", member.name),
+                EventKind::MemberUpdated(member) => {
+                    ("changed role", format!("{} → {}", member.name, member.role))
+                }
+                EventKind::MemberRemoved(member) => ("removed member", member.name),
+                EventKind::VaultUpdated(vault) => ("renamed vault", vault.name),
+                EventKind::VaultDeleted => ("deleted vault", self.name.clone()),
+            };
+            self.push_activity(Activity {
+                seq: event.meta.seq,
+                at: DateTime::parse_from_rfc3339(&event.meta.timestamp)
+                    .ok()
+                    .map(|at| at.with_timezone(&Utc)),
+                actor: event.meta.actor.user_name,
+                action,
+                subject,
+            });
+        }
     }
 
     fn push_activity(&mut self, activity: Activity) {
@@ -546,6 +595,38 @@ mod tests {
         assert_eq!(vault.buffered(), 0);
         assert_eq!(vault.gap_since(), None);
         assert_eq!(table(&vault), pairs(&[("s10", "Ten"), ("s2", "Two")]));
+    }
+
+    #[test]
+    fn history_fills_the_activity_log_without_changing_the_table() {
+        let mut vault = vault(vec![source("s2", "Two", 2)], 3);
+        let logged = |event: VaultEvent| LoggedEvent {
+            seq: event.meta.seq,
+            name: event.name().into(),
+            actor: event.meta.actor.clone(),
+            timestamp: event.meta.timestamp.clone(),
+            payload: event.payload(),
+        };
+        vault.load_history(vec![
+            logged(created(1, "s1", "One")),
+            logged(created(2, "s2", "Two")),
+            logged(deleted(3, "s1")),
+            logged(created(4, "s4", "Not yet applied")),
+        ]);
+        let log: Vec<_> = vault
+            .activity()
+            .map(|a| (a.seq, a.action, a.subject.as_str()))
+            .collect();
+        assert_eq!(
+            log,
+            [
+                (3, "deleted", "One"),
+                (2, "added", "Two"),
+                (1, "added", "One")
+            ]
+        );
+        assert_eq!(table(&vault), pairs(&[("s2", "Two")]));
+        assert_eq!(vault.applied_seq(), 3);
     }
 
     #[test]

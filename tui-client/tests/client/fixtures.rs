@@ -141,6 +141,7 @@ pub fn opened(role: Role) -> App {
             member("u-cy", "Cy Ng", Role::Viewer),
         ],
         sources: snapshot(),
+        history: Vec::new(),
     };
     let effects = net(&mut app, NetEvent::VaultOpened(Ok(Box::new(opened))));
     assert_eq!(
