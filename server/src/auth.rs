@@ -244,7 +244,7 @@ pub async fn signup(
         ));
     }
     let password_hash = hash_password(input.password).await?;
-    let user = insert_user(&state.db, &email, &name, &password_hash).await?;
+    let user = insert_user(&state.writer, &email, &name, &password_hash).await?;
     Ok((StatusCode::CREATED, Json(UserResponse { user })))
 }
 
@@ -317,7 +317,7 @@ pub async fn login(
     .bind(hash_token(&token))
     .bind(db::timestamp(now))
     .bind(&expires_at)
-    .execute(&state.db)
+    .execute(&state.writer)
     .await?;
     let cookie = Cookie::build((SESSION_COOKIE, token.clone()))
         .http_only(true)
@@ -374,7 +374,7 @@ pub async fn logout(
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(db::now())
         .bind(&session.id)
-        .execute(&state.db)
+        .execute(&state.writer)
         .await?;
     crate::realtime::disconnect_room(&state.io, session_room(&session.id)).await;
     let cleared = Cookie::build((SESSION_COOKIE, ""))

@@ -63,36 +63,66 @@ fn prepare_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
-/// Opens a pool; SQLite connections get WAL, foreign keys and a busy timeout.
-pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
+/// The connection pools of one server.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    /// For reads (and every write on PostgreSQL).
+    pub read: AnyPool,
+    /// For writes: on SQLite a single connection, so that writers wait
+    /// their turn in an async queue rather than in SQLite's busy handler
+    /// (which sleeps); on PostgreSQL the same pool as `read`.
+    pub write: AnyPool,
+}
+
+impl Pools {
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Opens the pools; SQLite connections get WAL, foreign keys and a busy
+/// timeout.
+pub async fn connect(url: &str) -> anyhow::Result<Pools> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of(url)?;
     let url = prepare_url(url)?;
     let options: AnyConnectOptions = url.parse().context("invalid database URL")?;
-    let pool = match backend {
+    let pools = match backend {
         Backend::Sqlite => {
-            AnyPoolOptions::new()
-                .max_connections(8)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        Ok(())
-                    })
+            let read = sqlite_pool(8).connect_with(options.clone()).await;
+            let write = sqlite_pool(1).connect_with(options).await;
+            read.and_then(|read| {
+                Ok(Pools {
+                    read,
+                    write: write?,
                 })
-                .connect_with(options)
-                .await
+            })
         }
-        Backend::Postgres => {
-            AnyPoolOptions::new()
-                .max_connections(16)
-                .connect_with(options)
-                .await
-        }
+        Backend::Postgres => AnyPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await
+            .map(|pool| Pools {
+                read: pool.clone(),
+                write: pool,
+            }),
     };
-    pool.with_context(|| format!("cannot connect to the database ({backend:?})"))
+    pools.with_context(|| format!("cannot connect to the database ({backend:?})"))
+}
+
+fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        })
 }
 
 /// Runs the embedded migrations of the URL's backend on a connection of its

@@ -37,7 +37,7 @@ impl Mutation {
         user: &SessionUser,
         action: Action,
     ) -> Result<Mutation, AppError> {
-        let mut tx = state.db.begin().await?;
+        let mut tx = state.writer.begin().await?;
         let seq: Option<(i64,)> = sqlx::query_as(
             r#"UPDATE vaults SET event_seq = event_seq + 1
                WHERE id = $1 AND deleted_at IS NULL

@@ -27,7 +27,6 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
-use sqlx::AnyPool;
 
 use tokio::net::{TcpListener, TcpStream};
 use tower_http::trace::TraceLayer;
@@ -40,8 +39,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Builds the router (REST, OpenAPI, health) with the Socket.IO layer on
 /// the same service, and returns it with the state its handlers share.
-pub fn app(db: AnyPool, config: Config) -> (Router, AppState) {
-    let core = state::Core::new(db, config);
+pub fn app(pools: db::Pools, config: Config) -> (Router, AppState) {
+    let core = state::Core::new(pools, config);
     let (layer, io) = realtime::layer(core.clone());
     let state = AppState { core, io };
     let (api, _) = openapi::router().split_for_parts();
@@ -71,9 +70,9 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let pool = db::connect(&config.database_url).await?;
+    let pools = db::connect(&config.database_url).await?;
     db::migrate(&config.database_url).await?;
-    let (router, state) = app(pool.clone(), config);
+    let (router, state) = app(pools.clone(), config);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "syncscript listening on http://{addr}");
     let (stop_accepting, stop) = tokio::sync::oneshot::channel();
@@ -97,7 +96,7 @@ pub async fn run(
             io.close().await;
         })
         .await?;
-    pool.close().await;
+    pools.close().await;
     Ok(())
 }
 

@@ -8,13 +8,19 @@ use socketioxide::SocketIo;
 use sqlx::AnyPool;
 
 use crate::Config;
+use crate::db::Pools;
 use crate::metrics::Metrics;
 
 /// Everything but the Socket.IO handle: what exists before the Socket.IO
 /// layer does, and what its handlers receive as `State`.
 #[derive(Clone)]
 pub struct Core {
+    /// Reads (and, on PostgreSQL, writes).
     pub db: AnyPool,
+    /// Every write goes through this pool: on SQLite it has one connection,
+    /// so writers queue here in order instead of in SQLite's sleeping busy
+    /// handler; on PostgreSQL it is the same pool as `db`.
+    pub writer: AnyPool,
     pub config: Arc<Config>,
     /// Vaults whose `presence` signal is already scheduled (a debounce, so a
     /// reconnect storm sends one signal, not one per socket).
@@ -23,9 +29,10 @@ pub struct Core {
 }
 
 impl Core {
-    pub fn new(db: AnyPool, config: Config) -> Core {
+    pub fn new(pools: Pools, config: Config) -> Core {
         Core {
-            db,
+            db: pools.read,
+            writer: pools.write,
             config: Arc::new(config),
             presence_pending: Arc::default(),
             metrics: Arc::default(),

@@ -98,7 +98,7 @@ pub async fn create_vault(
 ) -> Result<(StatusCode, Json<VaultResponse>), AppError> {
     let name = validate_name("name", &input.name)?;
     let now = db::now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.writer.begin().await?;
     let vault: VaultRow = sqlx::query_as(
         r#"INSERT INTO vaults (id, name, created_by, created_at)
            VALUES ($1, $2, $3, $4)
