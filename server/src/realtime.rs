@@ -518,9 +518,13 @@ async fn viewer_of_payload_vault(
 }
 
 async fn on_disconnect(socket: SocketRef, State(core): State<Core>, io: SocketIo) {
-    // Rooms are still readable here; they are cleared after this handler.
+    // Rooms are still readable here (socketioxide clears them after this
+    // handler); leave them now, so that a presence signal already scheduled
+    // cannot count this socket after its disconnect was reported.
     let state = AppState { core, io };
-    for room in socket.rooms() {
+    let rooms = socket.rooms();
+    socket.leave_all();
+    for room in rooms {
         if let Some(vault_id) = room
             .strip_prefix("vault:")
             .filter(|rest| !rest.contains(':'))
