@@ -7,9 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use syncscript_protocol::{
     AddMemberRequest, CreateSourceRequest, ErrorBody, ErrorCode, EventList, Health, LoginRequest,
-    LoginResponse, Member, MemberList, MemberResponse, Role, SignupRequest, Source, SourceList,
-    SourceResponse, UpdateMemberRequest, UpdateSourceRequest, User, UserResponse, Vault,
-    VaultDetail, VaultInput, VaultList, VaultResponse, VaultSummary,
+    LoginResponse, Member, MemberList, MemberResponse, RenameVaultRequest, Role, SignupRequest,
+    Source, SourceList, SourceResponse, UpdateMemberRequest, UpdateSourceRequest, User,
+    UserResponse, Vault, VaultDetail, VaultInput, VaultList, VaultResponse, VaultSummary,
 };
 use url::Url;
 
@@ -237,7 +237,9 @@ impl ApiClient {
 
     /// `PATCH /api/vaults/{id}`.
     pub async fn rename_vault(&self, vault_id: &str, name: &str) -> Result<Vault, ApiError> {
-        let body = VaultInput { name: name.into() };
+        let body = RenameVaultRequest {
+            name: Some(name.into()),
+        };
         let path = format!("/api/vaults/{}", segment(vault_id));
         let answer: VaultResponse = self.with_body(Method::PATCH, &path, &body).await?;
         Ok(answer.vault)
@@ -280,7 +282,7 @@ impl ApiClient {
         role: Role,
     ) -> Result<Member, ApiError> {
         let body = UpdateMemberRequest {
-            role: role.as_str().into(),
+            role: Some(role.as_str().into()),
         };
         let path = format!(
             "/api/vaults/{}/members/{}",

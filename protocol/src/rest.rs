@@ -81,11 +81,19 @@ pub struct VaultList {
     pub vaults: Vec<VaultSummary>,
 }
 
-/// `POST /api/vaults` and `PATCH /api/vaults/{id}`.
+/// `POST /api/vaults`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VaultInput {
     pub name: String,
+}
+
+/// `PATCH /api/vaults/{id}`: a PATCH without the field is a 422 naming it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RenameVaultRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `{vault}`: answer to creating or renaming a vault.
@@ -131,11 +139,13 @@ pub struct AddMemberRequest {
     pub role: String,
 }
 
-/// `PATCH /api/vaults/{id}/members/{userId}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `PATCH /api/vaults/{id}/members/{userId}`: a PATCH without the field is
+/// a 422 naming it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateMemberRequest {
-    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// `{member}`: answer to adding a member or changing a role.

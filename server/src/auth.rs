@@ -2,6 +2,8 @@
 //! [`Session`] extractor that authenticates every other request by bearer
 //! token or session cookie (with the Origin check for cookie mutations).
 
+use std::sync::LazyLock;
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRequestParts, State};
@@ -19,6 +21,7 @@ use syncscript_protocol::{
     ErrorBody, LoginRequest, LoginResponse, SESSION_COOKIE, SignupRequest, User, UserResponse,
     session_room,
 };
+use tokio::sync::{Semaphore, SemaphorePermit};
 use url::Url;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -185,7 +188,21 @@ pub fn validate_name(field: &'static str, raw: &str) -> Result<String, AppError>
     }
 }
 
+/// Password hashing is deliberately costly (argon2id, ~19 MiB each): at most
+/// one hash per core runs at a time, so a flood of logins or signups queues
+/// instead of exhausting memory and the blocking thread pool.
+static PASSWORD_WORK: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+async fn password_slot() -> Result<SemaphorePermit<'static>, AppError> {
+    PASSWORD_WORK
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("password work queue closed: {e}")))
+}
+
 async fn hash_password(password: String) -> Result<String, AppError> {
+    let _slot = password_slot().await?;
     tokio::task::spawn_blocking(move || {
         let mut salt_bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut salt_bytes);
@@ -202,6 +219,7 @@ async fn hash_password(password: String) -> Result<String, AppError> {
 }
 
 async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
+    let _slot = password_slot().await?;
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {

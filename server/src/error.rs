@@ -1,7 +1,7 @@
 //! The server's one error type and its contract shape
 //! `{"error": {code, message}}`; extractors that answer in that shape.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -135,6 +135,17 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// `axum::extract::Path` whose rejections answer in the contract's shape.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct Path<T>(pub T);
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> AppError {
+        AppError::BadRequest(rejection.body_text())
+    }
+}
+
 /// `axum::extract::Query` whose rejections answer in the contract's shape.
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(AppError))]
@@ -151,4 +162,9 @@ pub fn parse_id(raw: &str, what: &str) -> Result<String, AppError> {
 /// Fallback for unknown routes.
 pub async fn not_found() -> AppError {
     AppError::NotFound("No such route".into())
+}
+
+/// Fallback for a known route asked with a method it does not serve.
+pub async fn method_not_allowed() -> AppError {
+    AppError::NotFound("This route does not serve that method".into())
 }

@@ -8,6 +8,8 @@
 //! broadcasts that payload to the vault's room. Nothing else emits to a
 //! vault room.
 
+use std::future::Future;
+
 use chrono::Utc;
 use socketioxide::SocketIo;
 use sqlx::{Any, AnyConnection, Executor, Transaction};
@@ -68,11 +70,14 @@ impl Mutation {
     }
 
     /// Stores the event, commits, then broadcasts it; returns the event.
-    pub async fn commit(
-        mut self,
-        state: &AppState,
-        kind: EventKind,
-    ) -> Result<VaultEvent, AppError> {
+    /// Runs to the end even if the request that started it goes away: a
+    /// committed event is always published.
+    pub async fn commit(self, state: &AppState, kind: EventKind) -> Result<VaultEvent, AppError> {
+        let state = state.clone();
+        detached(async move { self.finish(&state, kind).await }).await
+    }
+
+    async fn finish(mut self, state: &AppState, kind: EventKind) -> Result<VaultEvent, AppError> {
         let event = VaultEvent {
             meta: EventMeta {
                 vault_id: self.vault_id,
@@ -101,14 +106,39 @@ impl Mutation {
     }
 }
 
-/// Broadcasts a committed event to its vault's room. A socket that cannot
-/// take it (full buffer) is lagging: it notices the seq gap on the next event
-/// and catches up with `since`, so nothing is lost silently.
+/// Runs `work` on a task of its own, so that it completes even when the
+/// request (or socket command) awaiting it is dropped midway.
+pub async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, AppError>> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("mutation task failed: {e}")))?
+}
+
+/// Broadcasts a committed event to its vault's room. A socket whose buffer
+/// is full is lagging: it is disconnected, so that it reconnects and catches
+/// up by seq instead of silently missing the event. Sockets that took the
+/// broadcast may get it twice here; clients ignore a seq they already have.
 async fn publish(io: &SocketIo, event: &VaultEvent) {
     let room = vault_room(&event.meta.vault_id);
-    if let Err(error) = io.to(room).emit(event.name(), &event.payload()).await {
-        tracing::warn!(%error, vault_id = %event.meta.vault_id, seq = event.meta.seq,
-            "some sockets did not take an event; they will catch up by seq");
+    let payload = event.payload();
+    if io
+        .to(room.clone())
+        .emit(event.name(), &payload)
+        .await
+        .is_ok()
+    {
+        return;
+    }
+    for socket in io.to(room).sockets() {
+        if let Err(error) = socket.emit(event.name(), &payload) {
+            tracing::warn!(%error, sid = %socket.id, vault_id = %event.meta.vault_id,
+                seq = event.meta.seq, "lagging socket disconnected; it will catch up by seq");
+            if let Err(error) = socket.disconnect() {
+                tracing::debug!(%error, "lagging socket was already gone");
+            }
+        }
     }
 }
 

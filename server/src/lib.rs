@@ -50,6 +50,7 @@ pub fn app(pools: db::Pools, config: Config) -> (Router, AppState) {
             axum::routing::get(openapi::serve_document),
         )
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

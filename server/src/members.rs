@@ -1,7 +1,7 @@
 //! Vault members: list, add, change role, remove. A vault always keeps at
 //! least one owner, and a removed member's sockets are evicted at once.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use sqlx::AnyConnection;
 use syncscript_protocol::{
@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Session;
 use crate::db;
-use crate::error::{AppError, Json, parse_id};
-use crate::events::Mutation;
+use crate::error::{AppError, Json, Path, parse_id};
+use crate::events::{Mutation, detached};
 use crate::permissions::{self, Action};
 use crate::state::AppState;
 
@@ -189,7 +189,10 @@ pub async fn update_member(
 ) -> Result<Json<MemberResponse>, AppError> {
     let id = parse_id(&id, "vault")?;
     let user_id = parse_id(&user_id, "user")?;
-    let role = parse_requested_role(&input.role)?;
+    let role = input
+        .role
+        .ok_or_else(|| AppError::validation("role", "is required"))?;
+    let role = parse_requested_role(&role)?;
     let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
     let mut member = find_member(mutation.conn(), &id, &user_id).await?;
     if role != Role::Owner {
@@ -205,6 +208,7 @@ pub async fn update_member(
     mutation
         .commit(&state, EventKind::MemberUpdated(member.clone()))
         .await?;
+    crate::realtime::schedule_presence(&state, id);
     Ok(Json(MemberResponse { member }))
 }
 
@@ -236,9 +240,14 @@ pub async fn remove_member(
         .bind(&user_id)
         .execute(mutation.conn())
         .await?;
-    mutation
-        .commit(&state, EventKind::MemberRemoved(member))
-        .await?;
-    crate::realtime::evict_member(&state, &id, &user_id).await;
+    // Commit and eviction together, to the end even if the request goes.
+    detached(async move {
+        mutation
+            .commit(&state, EventKind::MemberRemoved(member))
+            .await?;
+        crate::realtime::evict_member(&state, &id, &user_id).await;
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, Data, Event, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
@@ -90,16 +90,23 @@ async fn authenticate(
     if via_cookie && auth::check_origin(headers, core.config.public_url.as_ref()).is_err() {
         return Err(unauthorized);
     }
+    let internal = |error: AppError| {
+        tracing::error!(%error, "handshake: session lookup failed");
+        Refused(ErrorCode::Internal)
+    };
+    let Some((session_id, user)) = auth::lookup_session(&core.db, &token)
+        .await
+        .map_err(internal)?
+    else {
+        return Err(unauthorized);
+    };
+    accept(&socket, Identity { session_id, user });
+    // A logout that committed between the lookup and `accept` joining the
+    // session's room has missed this socket: look again now that it is in.
     match auth::lookup_session(&core.db, &token).await {
-        Ok(Some((session_id, user))) => {
-            accept(&socket, Identity { session_id, user });
-            Ok(())
-        }
+        Ok(Some(_)) => Ok(()),
         Ok(None) => Err(unauthorized),
-        Err(error) => {
-            tracing::error!(%error, "handshake: session lookup failed");
-            Err(Refused(ErrorCode::Internal))
-        }
+        Err(error) => Err(internal(error)),
     }
 }
 
@@ -217,9 +224,22 @@ fn bad_payload(command: &str, expected: &str) -> AppError {
 fn parse_command<T: serde::de::DeserializeOwned>(
     command: &str,
     expected: &str,
-    payload: Value,
+    payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<T, AppError> {
-    serde_json::from_value(payload).map_err(|_| bad_payload(command, expected))
+    payload
+        .ok()
+        .and_then(|payload| serde_json::from_value(payload).ok())
+        .ok_or_else(|| bad_payload(command, expected))
+}
+
+/// A command's argument; a command sent without one (socketioxide would
+/// skip a `Data` handler silently) is answered with `BAD_REQUEST`.
+fn argument(
+    command: &str,
+    expected: &str,
+    payload: Result<Value, impl std::fmt::Display>,
+) -> Result<Value, AppError> {
+    payload.map_err(|_| bad_payload(command, expected))
 }
 
 /// The room of one user's watchers of one vault.
@@ -228,8 +248,7 @@ fn member_room(vault_id: &str, user_id: &str) -> String {
 }
 
 fn parse_join(payload: &Value) -> Result<(String, Option<i64>), AppError> {
-    let expected = "a vault id or {vaultId, since?}";
-    let bad = || bad_payload(commands::VAULT_JOIN, expected);
+    let bad = || bad_payload(commands::VAULT_JOIN, JOIN_EXPECTS);
     let (raw_id, since) = match payload {
         Value::String(id) => (id.as_str(), None),
         Value::Object(map) => {
@@ -249,7 +268,7 @@ fn parse_join(payload: &Value) -> Result<(String, Option<i64>), AppError> {
 
 async fn on_join(
     socket: SocketRef,
-    Data(payload): Data<Value>,
+    TryData(payload): TryData<Value>,
     ack_wanted: AckWanted,
     ack: AckSender,
     State(core): State<Core>,
@@ -257,37 +276,57 @@ async fn on_join(
 ) {
     let reply = Reply::new(&socket, ack, ack_wanted);
     let state = AppState { core, io };
-    match join(&socket, &state, &payload).await {
+    let joined = match argument(commands::VAULT_JOIN, JOIN_EXPECTS, payload) {
+        Ok(payload) => join(&socket, &state, &payload).await,
+        Err(error) => Err(error),
+    };
+    match joined {
         Ok(joined) => {
-            emit(&socket, signals::VAULT_JOINED, &joined);
-            reply.ok(&joined);
+            // After a large catch-up the socket's buffer may be full: wait
+            // for room rather than lose the answer.
+            match send_with_backpressure(&socket, signals::VAULT_JOINED, &joined).await {
+                Ok(()) => reply.ok(&joined),
+                Err(error) => reply.fail(&error, false),
+            }
             schedule_presence(&state, joined.vault_id);
         }
         Err(error) => reply.fail(&error, true),
     }
 }
 
+const JOIN_EXPECTS: &str = "a vault id or {vaultId, since?}";
+
 async fn join(socket: &SocketRef, state: &AppState, payload: &Value) -> Result<Joined, AppError> {
     let (vault_id, since) = parse_join(payload)?;
     let identity = identity(socket)?;
-    let role = permissions::member_role(&state.db, &vault_id, &identity.user.id)
-        .await?
-        .ok_or_else(|| AppError::Forbidden("Access denied to vault".into()))?;
-    // Join before reading the log: an event committed from now on reaches the
-    // socket live, every earlier one is in the replay (clients dedupe by seq).
-    socket.join([
+    // Join first, then check membership and read the log: a removal that
+    // commits meanwhile finds the socket in the room and evicts it, an event
+    // committed from now on reaches it live, and every earlier one is in the
+    // replay (clients dedupe by seq).
+    let rooms = [
         vault_room(&vault_id),
         member_room(&vault_id, &identity.user.id),
-    ]);
-    let head = events::head(&state.db, &vault_id).await?;
-    if let Some(since) = since {
-        catch_up(socket, state, &vault_id, since, head).await?;
+    ];
+    socket.join(rooms.clone());
+    let joined = async {
+        let role = permissions::member_role(&state.db, &vault_id, &identity.user.id)
+            .await?
+            .ok_or_else(|| AppError::Forbidden("Access denied to vault".into()))?;
+        let head = events::head(&state.db, &vault_id).await?;
+        if let Some(since) = since {
+            catch_up(socket, state, &vault_id, since, head).await?;
+        }
+        Ok(Joined {
+            vault_id: vault_id.clone(),
+            role,
+            seq: head,
+        })
     }
-    Ok(Joined {
-        vault_id,
-        role,
-        seq: head,
-    })
+    .await;
+    if joined.is_err() {
+        socket.leave(rooms);
+    }
+    joined
 }
 
 /// Replays every event with `since < seq <= head`, page by page, or sends
@@ -323,10 +362,10 @@ async fn catch_up(
 
 /// Emits, waiting while the socket's buffer is full (a large catch-up must
 /// not drop events); gives up only when the client stops reading.
-async fn send_with_backpressure(
+async fn send_with_backpressure<T: Serialize + ?Sized>(
     socket: &SocketRef,
     event: &str,
-    payload: &Value,
+    payload: &T,
 ) -> Result<(), AppError> {
     for _ in 0..500 {
         match socket.emit(event, payload) {
@@ -348,7 +387,7 @@ async fn send_with_backpressure(
 
 async fn on_leave(
     socket: SocketRef,
-    Data(payload): Data<Value>,
+    TryData(payload): TryData<Value>,
     ack_wanted: AckWanted,
     ack: AckSender,
     State(core): State<Core>,
@@ -356,8 +395,8 @@ async fn on_leave(
 ) {
     let reply = Reply::new(&socket, ack, ack_wanted);
     let raw_id = match &payload {
-        Value::String(id) => Some(id.as_str()),
-        Value::Object(map) => map.get("vaultId").and_then(Value::as_str),
+        Ok(Value::String(id)) => Some(id.as_str()),
+        Ok(Value::Object(map)) => map.get("vaultId").and_then(Value::as_str),
         _ => None,
     };
     let parsed = raw_id
@@ -381,7 +420,7 @@ async fn on_leave(
 
 async fn on_source_create(
     socket: SocketRef,
-    Data(payload): Data<Value>,
+    TryData(payload): TryData<Value>,
     ack_wanted: AckWanted,
     ack: AckSender,
     State(core): State<Core>,
@@ -408,7 +447,7 @@ async fn on_source_create(
 
 async fn on_source_update(
     socket: SocketRef,
-    Data(payload): Data<Value>,
+    TryData(payload): TryData<Value>,
     ack_wanted: AckWanted,
     ack: AckSender,
     State(core): State<Core>,
@@ -435,7 +474,7 @@ async fn on_source_update(
 
 async fn on_source_delete(
     socket: SocketRef,
-    Data(payload): Data<Value>,
+    TryData(payload): TryData<Value>,
     ack_wanted: AckWanted,
     ack: AckSender,
     State(core): State<Core>,
@@ -624,7 +663,7 @@ pub async fn evict_member(state: &AppState, vault_id: &str, user_id: &str) {
     };
     if let Err(error) = state
         .io
-        .to(room.clone())
+        .to(user_room(user_id))
         .emit(signals::VAULT_REMOVED, &removed)
         .await
     {

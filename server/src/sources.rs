@@ -2,7 +2,7 @@
 //! The mutations are service functions shared by the REST handlers and the
 //! Socket.IO commands.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use syncscript_protocol::{
     CreateSourceRequest, ErrorBody, EventKind, Source, SourceList, SourceResponse,
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Session, SessionUser};
 use crate::db;
-use crate::error::{AppError, Json, parse_id};
+use crate::error::{AppError, Json, Path, parse_id};
 use crate::events::{self, Mutation};
 use crate::permissions::{self, Action};
 use crate::state::AppState;

@@ -1,19 +1,19 @@
 //! Vaults: list, create, read, rename, delete; and the events log route.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use syncscript_protocol::{
-    ErrorBody, EventKind, EventList, Role, Vault, VaultDetail, VaultInput, VaultList, VaultRef,
-    VaultResponse, VaultSummary,
+    ErrorBody, EventKind, EventList, RenameVaultRequest, Role, Vault, VaultDetail, VaultInput,
+    VaultList, VaultRef, VaultResponse, VaultSummary,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Session, validate_name};
 use crate::db;
-use crate::error::{AppError, Json, Query, parse_id};
-use crate::events::{self, Mutation};
+use crate::error::{AppError, Json, Path, Query, parse_id};
+use crate::events::{self, Mutation, detached};
 use crate::permissions::{self, Action};
 use crate::state::AppState;
 
@@ -173,7 +173,7 @@ async fn fetch_vault(state: &AppState, id: &str) -> Result<(Vault, i64), AppErro
 #[utoipa::path(patch, path = "/api/vaults/{id}", tag = "vaults",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Vault id")),
-    request_body = VaultInput,
+    request_body = RenameVaultRequest,
     responses(
         (status = 200, description = "Renamed", body = VaultResponse),
         (status = 403, description = "Not an owner", body = ErrorBody),
@@ -185,10 +185,13 @@ pub async fn rename_vault(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Json(input): Json<VaultInput>,
+    Json(input): Json<RenameVaultRequest>,
 ) -> Result<Json<VaultResponse>, AppError> {
     let id = parse_id(&id, "vault")?;
-    let name = validate_name("name", &input.name)?;
+    let name = input
+        .name
+        .ok_or_else(|| AppError::validation("name", "is required"))?;
+    let name = validate_name("name", &name)?;
     let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
     let vault: VaultRow = sqlx::query_as(
         r#"UPDATE vaults SET name = $1 WHERE id = $2
@@ -232,8 +235,14 @@ pub async fn delete_vault(
         .bind(&id)
         .execute(mutation.conn())
         .await?;
-    mutation.commit(&state, EventKind::VaultDeleted).await?;
-    crate::realtime::close_vault_room(&state.io, &id).await;
+    // Commit and emptying the room together, to the end even if the
+    // request goes.
+    detached(async move {
+        mutation.commit(&state, EventKind::VaultDeleted).await?;
+        crate::realtime::close_vault_room(&state.io, &id).await;
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

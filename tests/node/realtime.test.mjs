@@ -115,6 +115,16 @@ describe('rooms and events', () => {
     assert.equal(malformed.error.code, 'BAD_REQUEST');
   });
 
+  test('commands sent without an argument are answered, not dropped', async () => {
+    const socket = await open({ auth: { token: t.owner.token } });
+    for (const command of ['vault:join', 'vault:leave', 'source:create', 'source:update', 'source:delete']) {
+      const ack = await socket.timeout(5000).emitWithAck(command);
+      assert.equal(ack.ok, false, command);
+      assert.equal(ack.error.code, 'BAD_REQUEST', command);
+      assert.match(ack.error.message, new RegExp(command), command);
+    }
+  });
+
   test('a REST mutation arrives once as an event with the contract fields', async () => {
     const watcher = await joined(t.viewer, t.vault.id);
     const polling = await joined(t.owner, t.vault.id, { transports: ['polling'] });

@@ -630,7 +630,37 @@ async fn bad_inputs_are_refused_and_change_nothing(backend: Backend) {
             "NOT_FOUND",
         ),
     ];
-    for (method, path, body, status, code) in cases {
+    let shapes: Vec<(Method, String, Option<Value>, u16, &str)> = vec![
+        (
+            Method::PUT,
+            "/api/vaults".into(),
+            Some(json!({"name": "x"})),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            Method::GET,
+            "/api/vaults/%FF".into(),
+            None,
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/vaults/{v}"),
+            Some(json!({})),
+            422,
+            "VALIDATION",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/vaults/{v}/members/{}", team.viewer.id),
+            Some(json!({})),
+            422,
+            "VALIDATION",
+        ),
+    ];
+    for (method, path, body, status, code) in cases.into_iter().chain(shapes) {
         refused(&app, owner, method, &path, body, status, code).await;
     }
     let validation = app
