@@ -645,10 +645,24 @@ pub async fn disconnect_room(io: &SocketIo, room: String) {
     }
 }
 
-/// After `vault:deleted` was published: every socket leaves the vault's room.
-pub async fn close_vault_room(io: &SocketIo, vault_id: &str) {
-    let room = vault_room(vault_id);
-    if let Err(error) = io.to(room.clone()).leave(room).await {
+/// After `vault:deleted` was published: every socket leaves the vault's
+/// room and its members' rooms of that vault.
+pub async fn close_vault_room(state: &AppState, vault_id: &str) {
+    let members: Result<Vec<(String,)>, sqlx::Error> =
+        sqlx::query_as("SELECT user_id FROM vault_users WHERE vault_id = $1")
+            .bind(vault_id)
+            .fetch_all(&state.db)
+            .await;
+    let mut rooms = vec![vault_room(vault_id)];
+    match members {
+        Ok(members) => rooms.extend(
+            members
+                .into_iter()
+                .map(|(user_id,)| member_room(vault_id, &user_id)),
+        ),
+        Err(error) => tracing::warn!(%error, %vault_id, "deleted vault's members unreadable"),
+    }
+    if let Err(error) = state.io.to(vault_room(vault_id)).leave(rooms).await {
         tracing::warn!(%error, %vault_id, "could not empty a deleted vault's room");
     }
 }

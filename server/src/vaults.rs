@@ -239,7 +239,7 @@ pub async fn delete_vault(
     // request goes.
     detached(async move {
         mutation.commit(&state, EventKind::VaultDeleted).await?;
-        crate::realtime::close_vault_room(&state.io, &id).await;
+        crate::realtime::close_vault_room(&state, &id).await;
         Ok(())
     })
     .await?;
