@@ -394,7 +394,7 @@ pub async fn logout(
         .bind(&session.id)
         .execute(&state.writer)
         .await?;
-    crate::realtime::disconnect_room(&state.io, session_room(&session.id)).await;
+    state.rooms.disconnect(session_room(&session.id)).await;
     let cleared = Cookie::build((SESSION_COOKIE, ""))
         .http_only(true)
         .same_site(SameSite::Lax)

@@ -6,6 +6,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
+/// Largest request body accepted (docs/protocol.md: 64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The default embedded database: a SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/syncscript.db";
 

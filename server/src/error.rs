@@ -94,7 +94,7 @@ impl From<JsonRejection> for AppError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge(format!(
                 "request body is larger than {} bytes",
-                crate::MAX_BODY_BYTES
+                crate::config::MAX_BODY_BYTES
             ))
         } else {
             AppError::BadRequest(rejection.body_text())

@@ -5,13 +5,15 @@
 //! order is commit order on both backends and permission checks see the
 //! committed roles), then checks the caller's role, changes the rows, stores
 //! the `vault_events` row with the exact payload, commits, and only then
-//! broadcasts that payload to the vault's room. Nothing else emits to a
-//! vault room.
+//! broadcasts that payload to the vault's room (a lagging socket is
+//! disconnected so that it catches up by seq, see [`Rooms::broadcast`]).
+//! Nothing else emits a sequenced event.
+//!
+//! [`Rooms::broadcast`]: crate::realtime::rooms::Rooms::broadcast
 
 use std::future::Future;
 
 use chrono::Utc;
-use socketioxide::SocketIo;
 use sqlx::{Any, AnyConnection, Executor, Transaction};
 use syncscript_protocol::{Actor, EventKind, EventMeta, LoggedEvent, VaultEvent, vault_room};
 
@@ -100,7 +102,14 @@ impl Mutation {
         .execute(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
-        publish(&state.io, &event).await;
+        state
+            .rooms
+            .broadcast(
+                vault_room(&event.meta.vault_id),
+                event.name(),
+                &event.payload(),
+            )
+            .await;
         state.metrics.events_published.inc();
         Ok(event)
     }
@@ -114,32 +123,6 @@ pub async fn detached<T: Send + 'static>(
     tokio::spawn(work)
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("mutation task failed: {e}")))?
-}
-
-/// Broadcasts a committed event to its vault's room. A socket whose buffer
-/// is full is lagging: it is disconnected, so that it reconnects and catches
-/// up by seq instead of silently missing the event. Sockets that took the
-/// broadcast may get it twice here; clients ignore a seq they already have.
-async fn publish(io: &SocketIo, event: &VaultEvent) {
-    let room = vault_room(&event.meta.vault_id);
-    let payload = event.payload();
-    if io
-        .to(room.clone())
-        .emit(event.name(), &payload)
-        .await
-        .is_ok()
-    {
-        return;
-    }
-    for socket in io.to(room).sockets() {
-        if let Err(error) = socket.emit(event.name(), &payload) {
-            tracing::warn!(%error, sid = %socket.id, vault_id = %event.meta.vault_id,
-                seq = event.meta.seq, "lagging socket disconnected; it will catch up by seq");
-            if let Err(error) = socket.disconnect() {
-                tracing::debug!(%error, "lagging socket was already gone");
-            }
-        }
-    }
 }
 
 /// The vault's current head seq.

@@ -31,18 +31,17 @@ use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpStream};
 use tower_http::trace::TraceLayer;
 
-pub use config::Config;
+pub use config::{Config, MAX_BODY_BYTES};
 pub use state::AppState;
-
-/// Largest request body accepted (DESIGN.md: 64 KiB).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Builds the router (REST, OpenAPI, health) with the Socket.IO layer on
 /// the same service, and returns it with the state its handlers share.
 pub fn app(pools: db::Pools, config: Config) -> (Router, AppState) {
-    let core = state::Core::new(pools, config);
+    let (core, presence_requests) = state::Core::new(pools, config);
     let (layer, io) = realtime::layer(core.clone());
-    let state = AppState { core, io };
+    let rooms = realtime::rooms::Rooms::new(io);
+    realtime::presence::spawn(core.db.clone(), rooms.clone(), presence_requests);
+    let state = AppState { core, rooms };
     let (api, _) = openapi::router().split_for_parts();
     let router = api
         .route(
@@ -53,7 +52,7 @@ pub fn app(pools: db::Pools, config: Config) -> (Router, AppState) {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::track,
         ))
         .layer(layer)
@@ -83,7 +82,7 @@ pub async fn run(
             tracing::warn!(%error, "could not disable Nagle on an accepted socket");
         }
     });
-    let io = state.io.clone();
+    let rooms = state.rooms.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -94,7 +93,7 @@ pub async fn run(
             if stop_accepting.send(()).is_ok() {
                 closed.await.ok();
             }
-            io.close().await;
+            rooms.close_all().await;
         })
         .await?;
     pools.close().await;

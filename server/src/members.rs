@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AnyPool};
 use syncscript_protocol::{
     AddMemberRequest, ErrorBody, EventKind, Member, MemberList, MemberResponse, Role,
     UpdateMemberRequest,
@@ -95,19 +95,21 @@ pub async fn list_members(
 ) -> Result<Json<MemberList>, AppError> {
     let id = parse_id(&id, "vault")?;
     permissions::authorize(&state.db, &id, &session.user.id, Action::Read).await?;
+    let members = list(&state.db, &id).await?;
+    Ok(Json(MemberList { members }))
+}
+
+/// A vault's members, in the order they were added.
+pub async fn list(db: &AnyPool, vault_id: &str) -> Result<Vec<Member>, AppError> {
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
         r#"SELECT vu.user_id, u.email, u.name, vu.role
            FROM vault_users vu JOIN users u ON u.id = vu.user_id
            WHERE vu.vault_id = $1 ORDER BY vu.added_at, u.email"#,
     )
-    .bind(&id)
-    .fetch_all(&state.db)
+    .bind(vault_id)
+    .fetch_all(db)
     .await?;
-    let members = rows
-        .into_iter()
-        .map(member_from_row)
-        .collect::<Result<_, _>>()?;
-    Ok(Json(MemberList { members }))
+    rows.into_iter().map(member_from_row).collect()
 }
 
 /// Adds a registered user to the vault (owner only); `member:added`.
@@ -208,7 +210,7 @@ pub async fn update_member(
     mutation
         .commit(&state, EventKind::MemberUpdated(member.clone()))
         .await?;
-    crate::realtime::schedule_presence(&state, id);
+    state.request_presence(id);
     Ok(Json(MemberResponse { member }))
 }
 
@@ -245,7 +247,8 @@ pub async fn remove_member(
         mutation
             .commit(&state, EventKind::MemberRemoved(member))
             .await?;
-        crate::realtime::evict_member(&state, &id, &user_id).await;
+        state.rooms.evict_member(&id, &user_id).await;
+        state.request_presence(id);
         Ok(())
     })
     .await?;

@@ -1,26 +1,18 @@
-//! Prometheus metrics at `GET /metrics` (text exposition format): HTTP
-//! requests by method and status, events published, connected sockets.
+//! This node's Prometheus metrics: HTTP requests by method and status,
+//! events published, connected sockets. `GET /metrics` (in `health`)
+//! renders them.
+
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use crate::error::AppError;
-use crate::state::AppState;
-
-/// The metrics route.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(metrics))
-}
 
 /// Labels of `syncscript_http_requests_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,11 +62,10 @@ impl Default for Metrics {
 }
 
 /// Middleware counting every answered HTTP request.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
-    state
-        .metrics
+    metrics
         .http_requests
         .get_or_create(&HttpLabels {
             method,
@@ -84,17 +75,13 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// Prometheus text exposition of this node's metrics.
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let sockets = i64::try_from(state.io.sockets().len()).unwrap_or(i64::MAX);
-    state.metrics.sockets.set(sockets);
-    let mut body = String::new();
-    encode(&mut body, &state.metrics.registry)
-        .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
-    Ok((
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        body,
-    ))
+impl Metrics {
+    /// The text exposition of every metric, with the socket gauge set to
+    /// `sockets` first.
+    pub fn render(&self, sockets: usize) -> Result<String, std::fmt::Error> {
+        self.sockets.set(i64::try_from(sockets).unwrap_or(i64::MAX));
+        let mut body = String::new();
+        encode(&mut body, &self.registry)?;
+        Ok(body)
+    }
 }

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Json;
 use crate::state::AppState;
-use crate::{auth, health, members, metrics, sources, vaults};
+use crate::{auth, health, members, sources, vaults};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -51,7 +51,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(members::router())
         .merge(sources::router())
         .merge(health::router())
-        .merge(metrics::router())
 }
 
 static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =

@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use sqlx::AnyPool;
 use syncscript_protocol::{
     CreateSourceRequest, ErrorBody, EventKind, Source, SourceList, SourceResponse,
     UpdateSourceRequest,
@@ -114,13 +115,13 @@ pub async fn create_source(
 }
 
 /// The vault a live source belongs to; 404 when there is none.
-async fn vault_of(state: &AppState, source_id: &str) -> Result<String, AppError> {
+pub async fn vault_of(db: &AnyPool, source_id: &str) -> Result<String, AppError> {
     let row: Option<(String,)> = sqlx::query_as(
         r#"SELECT s.vault_id FROM sources s JOIN vaults v ON v.id = s.vault_id
            WHERE s.id = $1 AND v.deleted_at IS NULL"#,
     )
     .bind(source_id)
-    .fetch_optional(&state.db)
+    .fetch_optional(db)
     .await?;
     row.map(|(vault_id,)| vault_id).ok_or_else(source_not_found)
 }
@@ -157,7 +158,7 @@ pub async fn update_source(
         .as_deref()
         .map(validate_file_url)
         .transpose()?;
-    let vault_id = vault_of(state, &source_id).await?;
+    let vault_id = vault_of(&state.db, &source_id).await?;
     let mut mutation = Mutation::begin(state, &vault_id, user, Action::EditSources)
         .await
         .map_err(hide_vault)?;
@@ -188,7 +189,7 @@ pub async fn delete_source(
     source_id: &str,
 ) -> Result<String, AppError> {
     let source_id = parse_id(source_id, "source")?;
-    let vault_id = vault_of(state, &source_id).await?;
+    let vault_id = vault_of(&state.db, &source_id).await?;
     let mut mutation = Mutation::begin(state, &vault_id, user, Action::EditSources)
         .await
         .map_err(hide_vault)?;
@@ -283,7 +284,7 @@ pub async fn get_source(
     Path(id): Path<String>,
 ) -> Result<Json<SourceResponse>, AppError> {
     let id = parse_id(&id, "source")?;
-    let vault_id = vault_of(&state, &id).await?;
+    let vault_id = vault_of(&state.db, &id).await?;
     permissions::authorize(&state.db, &vault_id, &session.user.id, Action::Read)
         .await
         .map_err(hide_vault)?;

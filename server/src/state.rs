@@ -1,15 +1,15 @@
 //! The state every REST handler and Socket.IO handler shares.
 
-use std::collections::HashSet;
-use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use socketioxide::SocketIo;
+use axum::extract::FromRef;
 use sqlx::AnyPool;
+use tokio::sync::mpsc;
 
-use crate::Config;
+use crate::config::Config;
 use crate::db::Pools;
 use crate::metrics::Metrics;
+use crate::realtime::rooms::Rooms;
 
 /// Everything but the Socket.IO handle: what exists before the Socket.IO
 /// layer does, and what its handlers receive as `State`.
@@ -22,36 +22,59 @@ pub struct Core {
     /// handler; on PostgreSQL it is the same pool as `db`.
     pub writer: AnyPool,
     pub config: Arc<Config>,
-    /// Vaults whose `presence` signal is already scheduled (a debounce, so a
-    /// reconnect storm sends one signal, not one per socket).
-    pub presence_pending: Arc<Mutex<HashSet<String>>>,
     pub metrics: Arc<Metrics>,
+    /// Vaults whose watchers changed: the presence task coalesces them into
+    /// one `presence` signal per vault.
+    presence: mpsc::UnboundedSender<String>,
 }
 
 impl Core {
-    pub fn new(pools: Pools, config: Config) -> Core {
-        Core {
+    /// The core state, and the receiving end of its presence requests (for
+    /// `realtime::presence::spawn`).
+    pub fn new(pools: Pools, config: Config) -> (Core, mpsc::UnboundedReceiver<String>) {
+        let (presence, requests) = mpsc::unbounded_channel();
+        let core = Core {
             db: pools.read,
             writer: pools.write,
             config: Arc::new(config),
-            presence_pending: Arc::default(),
             metrics: Arc::default(),
+            presence,
+        };
+        (core, requests)
+    }
+
+    /// Asks for a `presence` signal to the vault's room soon (coalesced).
+    pub fn request_presence(&self, vault_id: String) {
+        if self.presence.send(vault_id).is_err() {
+            tracing::debug!("presence task has stopped");
         }
     }
 }
 
-/// What a REST handler needs: the core and the Socket.IO handle through
-/// which committed events are published.
+/// What a REST handler needs: the core and the rooms through which
+/// committed events are published.
 #[derive(Clone)]
 pub struct AppState {
     pub core: Core,
-    pub io: SocketIo,
+    pub rooms: Rooms,
 }
 
-impl Deref for AppState {
+impl std::ops::Deref for AppState {
     type Target = Core;
 
     fn deref(&self) -> &Core {
         &self.core
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Arc<Metrics> {
+        state.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Rooms {
+    fn from_ref(state: &AppState) -> Rooms {
+        state.rooms.clone()
     }
 }

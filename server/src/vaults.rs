@@ -14,6 +14,7 @@ use crate::auth::{Session, validate_name};
 use crate::db;
 use crate::error::{AppError, Json, Path, Query, parse_id};
 use crate::events::{self, Mutation, detached};
+use crate::members;
 use crate::permissions::{self, Action};
 use crate::state::AppState;
 
@@ -239,7 +240,14 @@ pub async fn delete_vault(
     // request goes.
     detached(async move {
         mutation.commit(&state, EventKind::VaultDeleted).await?;
-        crate::realtime::close_vault_room(&state, &id).await;
+        let members = members::list(&state.db, &id).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, vault_id = %id, "deleted vault's members unreadable");
+            Vec::new()
+        });
+        state
+            .rooms
+            .close_vault(&id, members.into_iter().map(|member| member.user_id))
+            .await;
         Ok(())
     })
     .await?;

@@ -5,8 +5,8 @@ use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, PASSWORD, TestApp};
-use crate::on_both_backends;
+use syncscript_testkit::on_both_backends;
+use syncscript_testkit::{Backend, PASSWORD, TestApp};
 
 on_both_backends!(
     signup_login_me_logout,

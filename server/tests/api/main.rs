@@ -2,7 +2,6 @@
 //! HTTP and Socket.IO clients, on SQLite and on PostgreSQL.
 
 mod auth;
-mod helpers;
 mod openapi;
 mod permissions;
 mod realtime;

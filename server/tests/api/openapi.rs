@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp};
+use syncscript_testkit::{Backend, TestApp};
 
 /// DESIGN.md's REST table.
 const DESIGN_ROUTES: [(&str, &str); 22] = [

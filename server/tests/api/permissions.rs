@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use syncscript_protocol::Role;
 
-use crate::helpers::{Backend, Team, TestApp, TestUser};
-use crate::on_both_backends;
+use syncscript_testkit::on_both_backends;
+use syncscript_testkit::{Backend, Team, TestApp, TestUser};
 
 on_both_backends!(permission_matrix);
 

@@ -3,20 +3,22 @@
 //! events, catch-up (also across a restart), resync, live revocation,
 //! logout and presence.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use syncscript_protocol::names;
 
-use crate::helpers::{Backend, TestApp, TestUser};
-use crate::on_both_backends;
 use crate::socket::{CLOSE, ERROR, OPEN, SocketBuilder, TestSocket, WAIT, is_unauthorized};
+use syncscript_testkit::on_both_backends;
+use syncscript_testkit::{Backend, TestApp, TestUser};
 
 on_both_backends!(
     handshakes_without_a_live_session_are_refused,
     token_and_cookie_handshakes_on_both_transports,
     every_role_may_join_and_outsiders_may_not,
+    outsiders_joining_in_a_loop_receive_nothing_of_the_vault,
     mutations_reach_each_member_exactly_once_and_nobody_else,
     viewer_commands_are_refused_and_nothing_is_broadcast,
     catch_up_replays_exactly_the_missed_events,
@@ -128,7 +130,10 @@ async fn handshakes_without_a_live_session_are_refused(backend: Backend) {
     }
 
     // Expired: the session row says so.
-    let expiring = app.login(&user.email, crate::helpers::PASSWORD).await.token;
+    let expiring = app
+        .login(&user.email, syncscript_testkit::PASSWORD)
+        .await
+        .token;
     SocketBuilder::new(&app).token(&expiring).connect().await;
     sqlx::query("UPDATE sessions SET expires_at = $1 WHERE user_id = $2")
         .bind("2000-01-01T00:00:00.000Z")
@@ -332,6 +337,97 @@ async fn every_role_may_join_and_outsiders_may_not(backend: Backend) {
     app.create_source(&team.owner, v, "Members only").await;
     outsider.sync().await;
     outsider.assert_no_event("source:created");
+}
+
+/// A socket whose user is not a member must never be in the vault's room,
+/// not even for the moment a refused join takes: a never-member and a
+/// removed member keep sending `vault:join` while the owner mutates the
+/// vault and a member's joins and leaves send presence; neither receives
+/// any sequenced event or presence.
+async fn outsiders_joining_in_a_loop_receive_nothing_of_the_vault(backend: Backend) {
+    const SOURCES: usize = 60;
+    let app = TestApp::spawn(backend).await;
+    let team = app.team().await;
+    let v = &team.vault.id;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/vaults/{v}/members/{}", team.viewer.id),
+            Some(&team.owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut outsider = SocketBuilder::new(&app)
+        .token(&team.outsider.token)
+        .connect()
+        .await;
+    let mut removed = SocketBuilder::new(&app)
+        .token(&team.viewer.token)
+        .connect()
+        .await;
+    let mut contributor = SocketBuilder::new(&app)
+        .token(&team.contributor.token)
+        .connect()
+        .await;
+
+    let done = AtomicBool::new(false);
+    let mutate = async {
+        for i in 0..SOURCES {
+            app.create_source(&team.owner, v, &format!("Members only {i}"))
+                .await;
+        }
+        done.store(true, Ordering::SeqCst);
+    };
+    let churn = async {
+        while !done.load(Ordering::SeqCst) {
+            contributor.join_ok(v).await;
+            let ack = contributor.emit_with_ack("vault:leave", json!(v)).await;
+            assert_eq!(ack["ok"], true, "{ack}");
+        }
+    };
+    let ((), (), outsider_refused, removed_refused) = tokio::join!(
+        mutate,
+        churn,
+        keep_joining(&mut outsider, v, &done),
+        keep_joining(&mut removed, v, &done)
+    );
+    assert!(outsider_refused >= BURST && removed_refused >= BURST);
+
+    for socket in [&mut outsider, &mut removed] {
+        socket.sync().await;
+        let leaked = socket.take_matching(|name| is_sequenced(name) || name == "presence");
+        assert!(
+            leaked.is_empty(),
+            "a non-member received {} event(s) of the vault: {:?}",
+            leaked.len(),
+            names_of(&leaked)
+        );
+        socket.assert_no_event("vault:joined");
+    }
+}
+
+/// Joins sent at once by [`keep_joining`] before their refusals are awaited.
+const BURST: usize = 5;
+
+/// Sends refused `vault:join`s in bursts until `done`; returns how many
+/// were refused (each with `FORBIDDEN`).
+async fn keep_joining(socket: &mut TestSocket, vault_id: &str, done: &AtomicBool) -> usize {
+    let mut refused = 0;
+    while !done.load(Ordering::SeqCst) {
+        for _ in 0..BURST {
+            socket.emit("vault:join", json!(vault_id)).await;
+        }
+        for _ in 0..BURST {
+            let error = socket.next_event(ERROR, WAIT).await;
+            assert_eq!(
+                error,
+                json!({"code": "FORBIDDEN", "message": "Access denied to vault"})
+            );
+            refused += 1;
+        }
+    }
+    refused
 }
 
 async fn mutations_reach_each_member_exactly_once_and_nobody_else(backend: Backend) {
@@ -717,7 +813,7 @@ async fn a_reconnecting_client_catches_up_across_a_server_restart() {
 }
 
 async fn restart_scenario(backend: Backend, reconnecting: bool) {
-    let app = TestApp::spawn(backend).await;
+    let mut app = TestApp::spawn(backend).await;
     let team = app.team().await;
     let v = team.vault.id.clone();
     let viewer_socket = || {
@@ -745,7 +841,7 @@ async fn restart_scenario(backend: Backend, reconnecting: bool) {
         .await;
     assert_eq!(watcher.next_event("source:created", WAIT).await["seq"], 4);
 
-    let app = app.restart().await;
+    app.restart().await;
     if reconnecting {
         // The watcher is back on the new server (its `open` fires again)...
         watcher.next_event(OPEN, WAIT).await;
@@ -1017,7 +1113,7 @@ async fn logout_disconnects_only_that_sessions_sockets(backend: Backend) {
     let team = app.team().await;
     let v = &team.vault.id;
     let second_session = app
-        .login(&team.viewer.email, crate::helpers::PASSWORD)
+        .login(&team.viewer.email, syncscript_testkit::PASSWORD)
         .await
         .token;
 

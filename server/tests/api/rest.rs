@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use syncscript_protocol::Role;
 
-use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends;
+use syncscript_testkit::on_both_backends;
+use syncscript_testkit::{Backend, TestApp};
 
 on_both_backends!(
     vault_lifecycle,
@@ -352,7 +352,7 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
 /// One refused request: its status and code, and that nothing was written.
 async fn refused(
     app: &TestApp,
-    user: &crate::helpers::TestUser,
+    user: &syncscript_testkit::TestUser,
     method: Method,
     path: &str,
     body: Option<Value>,

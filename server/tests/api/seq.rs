@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use syncscript_protocol::Role;
 
-use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends;
+use syncscript_testkit::on_both_backends;
+use syncscript_testkit::{Backend, TestApp};
 
 on_both_backends!(twenty_concurrent_writers_get_contiguous_seqs);
 

@@ -17,7 +17,7 @@ use syncscript_protocol::SESSION_COOKIE;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout};
 
-use crate::helpers::TestApp;
+use syncscript_testkit::TestApp;
 
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(5);

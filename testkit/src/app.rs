@@ -1,129 +1,50 @@
-//! `TestApp`: the real server on `127.0.0.1:0` over a fresh database (a
-//! temporary SQLite file, or a PostgreSQL database created for the test and
-//! dropped after it), with helpers to register users and build vaults.
+//! `TestApp`: the real server on `127.0.0.1:0` over a fresh database, with
+//! a client and helpers named after the routes they call.
+//!
+//! The server runs on a tokio runtime of its own, on a thread of its own,
+//! and that runtime is dropped when the server stops: like a process exit,
+//! that also ends the connections the server leaves behind (upgraded
+//! websockets outlive axum's graceful shutdown), so a restart looks to
+//! clients exactly like a real one.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Connection, Executor};
 use syncscript::Config;
 use syncscript_protocol::{LoginResponse, Role, Source, Vault};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+use crate::database::{Backend, TestDatabase};
 
-/// Runs an `async fn(Backend)` test once per backend, as `name::sqlite` and
-/// `name::postgres`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::helpers::Backend::Postgres).await
-            }
-        }
-    )+};
-}
+/// How long the server may take to start or stop.
+const PATIENCE: Duration = Duration::from_secs(15);
 
-/// The PostgreSQL server the tests create their databases on.
-pub fn postgres_admin_url() -> String {
-    std::env::var("SYNCSCRIPT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
+/// The password of every user made by [`TestApp::register`].
+pub const PASSWORD: &str = "correct horse battery";
 
-/// A database made for one test; a PostgreSQL one is dropped with it.
-pub struct TestDatabase {
-    pub url: String,
-    postgres_name: Option<String>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestDatabase {
-    pub async fn create(backend: Backend) -> TestDatabase {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().expect("temp dir");
-        match backend {
-            Backend::Sqlite => TestDatabase {
-                url: format!("sqlite://{}", dir.path().join("syncscript.db").display()),
-                postgres_name: None,
-                _dir: dir,
-            },
-            Backend::Postgres => {
-                let name = format!("syncscript_test_{}", uuid_simple());
-                let admin = format!("{}/postgres", postgres_admin_url());
-                let mut conn = sqlx::AnyConnection::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!("PostgreSQL must be reachable at {admin} for the tests: {e}")
-                    });
-                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await
-                    .expect("create test database");
-                conn.close().await.ok();
-                TestDatabase {
-                    url: format!("{}/{name}", postgres_admin_url()),
-                    postgres_name: Some(name),
-                    _dir: dir,
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else {
-            return;
-        };
-        let admin = format!("{}/postgres", postgres_admin_url());
-        // Drop runs inside the test's runtime: do the async cleanup on a
-        // thread of its own.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime");
-            runtime.block_on(async move {
-                if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    conn.execute(sqlx::AssertSqlSafe(sql)).await.ok();
-                    conn.close().await.ok();
-                }
-            });
-        });
-        cleanup.join().ok();
-    }
-}
-
-fn uuid_simple() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
-}
-
-/// A running server and a client for it.
+/// A running server, a client for it and a pool on its database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `http://127.0.0.1:{port}`.
     pub base: String,
     /// A pool on the server's database, for assertions and for setting up
     /// states the API cannot reach (an expired session).
     pub db: AnyPool,
     pub http: reqwest::Client,
     pub config: Config,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    server: Option<RunningServer>,
     database: TestDatabase,
+}
+
+/// One run of the server: how to stop it, and how it ended.
+struct RunningServer {
+    shutdown: oneshot::Sender<()>,
+    stopped: oneshot::Receiver<anyhow::Result<()>>,
 }
 
 /// A registered, logged-in user.
@@ -135,7 +56,14 @@ pub struct TestUser {
     pub token: String,
 }
 
-pub const PASSWORD: &str = "correct horse battery";
+/// The users and the vault of [`TestApp::team`].
+pub struct Team {
+    pub owner: TestUser,
+    pub contributor: TestUser,
+    pub viewer: TestUser,
+    pub outsider: TestUser,
+    pub vault: Vault,
+}
 
 impl TestApp {
     /// The server with default configuration on a fresh database.
@@ -148,28 +76,15 @@ impl TestApp {
         let database = TestDatabase::create(backend).await;
         let mut config = Config::new(database.url.clone());
         configure(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        TestApp::serve(listener, config, database).await
-    }
-
-    async fn serve(
-        listener: tokio::net::TcpListener,
-        config: Config,
-        database: TestDatabase,
-    ) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let task = tokio::spawn(syncscript::run(listener, config.clone(), async {
-            stop.await.ok();
-        }));
         let base = format!("http://{addr}");
         let http = reqwest::Client::new();
+        let server = serve(listener, config.clone());
         wait_until_ready(&http, &base).await;
         let db = AnyPoolOptions::new()
             .max_connections(2)
-            .connect(&sqlite_rwc(&database.url))
+            .connect(&database.existing_url())
             .await
             .expect("test pool");
         TestApp {
@@ -178,31 +93,42 @@ impl TestApp {
             db,
             http,
             config,
-            shutdown: Some(shutdown),
-            task: Some(task),
+            server: Some(server),
             database,
         }
     }
 
-    /// Stops the server (gracefully) and starts it again on the same port
-    /// and the same database, as a process restart would.
-    pub async fn restart(mut self) -> TestApp {
-        self.stop().await;
-        let listener = bind_again(self.addr).await;
-        let config = self.config.clone();
-        let database = std::mem::replace(&mut self.database, placeholder_database());
-        TestApp::serve(listener, config, database).await
+    /// The database the server runs on.
+    pub fn database_url(&self) -> &str {
+        &self.database.url
     }
 
-    /// Stops the server and waits until it has closed everything.
+    /// Stops the server gracefully and waits until it has stopped and
+    /// every connection it left is gone.
     pub async fn stop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            shutdown.send(()).ok();
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server ran");
-        }
-        self.db.close().await;
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        server.shutdown.send(()).ok();
+        tokio::time::timeout(PATIENCE, server.stopped)
+            .await
+            .expect("the server stops in time")
+            .expect("the server thread reports")
+            .expect("the server ran without error");
+    }
+
+    /// Stops the server and starts it again on the same port and database,
+    /// as a process restart would.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Starts a stopped server again on the same port and database.
+    pub async fn start_again(&mut self) {
+        let listener = bind_again(self.addr).await;
+        self.server = Some(serve(listener, self.config.clone()));
+        wait_until_ready(&self.http, &self.base).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -237,18 +163,11 @@ impl TestApp {
         (status, json)
     }
 
-    /// Signs up and logs in a user named `name` (email `{name}@test.dev`).
+    /// `POST /api/auth/signup` for `{name}@test.dev`, then
+    /// `POST /api/auth/login`.
     pub async fn register(&self, name: &str) -> TestUser {
         let email = format!("{name}@test.dev");
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/auth/signup",
-                None,
-                Some(json!({"email": email, "name": name, "password": PASSWORD})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "signup {name}: {body}");
+        self.signup(&email, name).await;
         let login = self.login(&email, PASSWORD).await;
         TestUser {
             id: login.user.id,
@@ -258,6 +177,20 @@ impl TestApp {
         }
     }
 
+    /// `POST /api/auth/signup` with [`PASSWORD`].
+    pub async fn signup(&self, email: &str, name: &str) {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/auth/signup",
+                None,
+                Some(json!({"email": email, "name": name, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "signup {email}: {body}");
+    }
+
+    /// `POST /api/auth/login`.
     pub async fn login(&self, email: &str, password: &str) -> LoginResponse {
         let (status, body) = self
             .call(
@@ -271,6 +204,7 @@ impl TestApp {
         serde_json::from_value(body).expect("login response")
     }
 
+    /// `POST /api/vaults`.
     pub async fn create_vault(&self, owner: &TestUser, name: &str) -> Vault {
         let (status, body) = self
             .call(
@@ -284,6 +218,20 @@ impl TestApp {
         serde_json::from_value(body["vault"].clone()).expect("vault")
     }
 
+    /// `DELETE /api/vaults/{id}`.
+    pub async fn delete_vault(&self, owner: &TestUser, vault_id: &str) {
+        let (status, body) = self
+            .call(
+                Method::DELETE,
+                &format!("/api/vaults/{vault_id}"),
+                Some(owner),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "delete vault: {body}");
+    }
+
+    /// `POST /api/vaults/{id}/members`.
     pub async fn add_member(&self, owner: &TestUser, vault_id: &str, user: &TestUser, role: Role) {
         let (status, body) = self
             .call(
@@ -296,6 +244,20 @@ impl TestApp {
         assert_eq!(status, StatusCode::CREATED, "add member: {body}");
     }
 
+    /// `DELETE /api/vaults/{id}/members/{userId}`.
+    pub async fn remove_member(&self, owner: &TestUser, vault_id: &str, user: &TestUser) {
+        let (status, body) = self
+            .call(
+                Method::DELETE,
+                &format!("/api/vaults/{vault_id}/members/{}", user.id),
+                Some(owner),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "remove member: {body}");
+    }
+
+    /// `POST /api/vaults/{id}/sources`.
     pub async fn create_source(&self, user: &TestUser, vault_id: &str, title: &str) -> Source {
         let (status, body) = self
             .call(
@@ -353,58 +315,61 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            shutdown.send(()).ok();
+        if let Some(server) = self.server.take() {
+            server.shutdown.send(()).ok();
         }
     }
 }
 
-/// The users and the vault of [`TestApp::team`].
-pub struct Team {
-    pub owner: TestUser,
-    pub contributor: TestUser,
-    pub viewer: TestUser,
-    pub outsider: TestUser,
-    pub vault: Vault,
+/// Runs the server on `listener` on a runtime and thread of its own.
+fn serve(listener: TcpListener, config: Config) -> RunningServer {
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let (report, stopped) = oneshot::channel();
+    let listener = listener.into_std().expect("listener leaves the runtime");
+    std::thread::spawn(move || {
+        let result = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| {
+                let result = runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener)?;
+                    syncscript::run(listener, config, async {
+                        stop.await.ok();
+                    })
+                    .await
+                });
+                runtime.shutdown_timeout(PATIENCE);
+                result
+            });
+        report.send(result).ok();
+    });
+    RunningServer { shutdown, stopped }
 }
 
 async fn wait_until_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
         let response = http.get(format!("{base}/healthz")).send().await;
         if response.is_ok_and(|r| r.status().is_success()) {
             return;
         }
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     panic!("server at {base} never became healthy");
 }
 
-async fn bind_again(addr: SocketAddr) -> tokio::net::TcpListener {
-    let mut last_error = None;
-    for _ in 0..100 {
-        match tokio::net::TcpListener::bind(addr).await {
+async fn bind_again(addr: SocketAddr) -> TcpListener {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match TcpListener::bind(addr).await {
             Ok(listener) => return listener,
-            Err(error) => {
-                last_error = Some(error);
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                eprintln!("rebinding {addr}: {error}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            Err(error) => panic!("could not bind {addr} again: {error}"),
         }
-    }
-    panic!("could not bind {addr} again: {last_error:?}");
-}
-
-fn placeholder_database() -> TestDatabase {
-    TestDatabase {
-        url: String::new(),
-        postgres_name: None,
-        _dir: tempfile::tempdir().expect("temp dir"),
-    }
-}
-
-fn sqlite_rwc(url: &str) -> String {
-    if url.starts_with("sqlite:") {
-        format!("{url}?mode=rw")
-    } else {
-        url.to_owned()
     }
 }

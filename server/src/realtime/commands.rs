@@ -1,0 +1,527 @@
+//! What a socket may send, and its disconnect: `vault:join` (with catch-up
+//! by seq), `vault:leave`, the source commands (the same service functions
+//! and permission checks as REST), and the refusal of forged server events.
+//!
+//! Every command is answered, whatever its payload: through the ack when
+//! the client asked for one, otherwise through an `error` event on failure.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::StateNotFound;
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::handler::{FromMessageParts, Value as Packet};
+use socketioxide::socket::Socket;
+use socketioxide::{SendError, SocketError, SocketIo};
+use std::sync::Arc;
+use syncscript_protocol::{
+    CreateSourceCommand, CreateSourceRequest, DeleteAck, DeleteSourceCommand, Joined, Left, Resync,
+    Role, SourceAck, UpdateSourceCommand, UpdateSourceRequest, ack_err, ack_ok,
+    command_for_server_event, commands, is_server_event, signals, vault_room,
+};
+
+use crate::auth::SessionUser;
+use crate::error::{AppError, parse_id};
+use crate::events;
+use crate::permissions;
+use crate::realtime::rooms::{Rooms, member_room};
+use crate::sources;
+use crate::state::{AppState, Core};
+
+/// Who a socket belongs to: stored in its extensions at the handshake.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub session_id: String,
+    pub user: SessionUser,
+}
+
+/// The identity stored by [`register`].
+fn identity<A: Adapter>(socket: &SocketRef<A>) -> Result<Identity, AppError> {
+    socket
+        .extensions
+        .get::<Identity>()
+        .ok_or_else(|| AppError::Unauthorized("Socket is not authenticated".into()))
+}
+
+/// Gives an authenticated socket its identity and its command handlers.
+pub fn register<A: Adapter>(socket: &SocketRef<A>, identity: Identity) {
+    socket.on(commands::VAULT_JOIN, join::<A>);
+    socket.on(commands::VAULT_LEAVE, leave::<A>);
+    socket.on(commands::SOURCE_CREATE, source_create::<A>);
+    socket.on(commands::SOURCE_UPDATE, source_update::<A>);
+    socket.on(commands::SOURCE_DELETE, source_delete::<A>);
+    socket.on_fallback(other_event::<A>);
+    socket.on_disconnect(disconnect::<A>);
+    socket.extensions.insert(identity);
+}
+
+/// Events replayed per database page during catch-up.
+const REPLAY_PAGE: i64 = 500;
+/// How long a catch-up waits for a client that stopped reading.
+const STALL_LIMIT: Duration = Duration::from_secs(5);
+/// How often a full socket buffer is looked at again.
+const STALL_POLL: Duration = Duration::from_millis(10);
+
+/// One received command: the socket, how to answer it, and the server's
+/// state. Extracted once for every handler.
+struct Command<A: Adapter> {
+    socket: SocketRef<A>,
+    ack: AckSender<A>,
+    /// Whether the client asked for an ack (socketioxide's `AckSender`
+    /// silently does nothing without one, and the contract then wants an
+    /// `error` event).
+    ack_wanted: bool,
+    state: AppState,
+}
+
+impl<A: Adapter> FromMessageParts<A> for Command<A> {
+    type Error = StateNotFound<Core>;
+
+    fn from_message_parts(
+        socket: &Arc<Socket<A>>,
+        packet: &mut Packet,
+        ack_id: &Option<i64>,
+    ) -> Result<Command<A>, StateNotFound<Core>> {
+        let State(core) = State::<Core>::from_message_parts(socket, packet, ack_id)?;
+        let Ok(io) = SocketIo::<A>::from_message_parts(socket, packet, ack_id);
+        let Ok(ack) = AckSender::<A>::from_message_parts(socket, packet, ack_id);
+        Ok(Command {
+            socket: SocketRef::from(socket.clone()),
+            ack,
+            ack_wanted: ack_id.is_some(),
+            state: AppState {
+                core,
+                rooms: Rooms::new(io),
+            },
+        })
+    }
+}
+
+impl<A: Adapter> Command<A> {
+    fn ok<T: Serialize>(self, body: &T) {
+        if self.ack_wanted {
+            send_ack(self.ack, &ack_ok(body));
+        }
+    }
+
+    /// Fails the command; `always_event` also sends the `error` event when
+    /// an ack was given (join and leave always answer with an event).
+    fn fail(self, error: &AppError, always_event: bool) {
+        let detail = error.detail();
+        if always_event || !self.ack_wanted {
+            emit(&self.socket, signals::ERROR, &detail);
+        }
+        if self.ack_wanted {
+            send_ack(self.ack, &ack_err(&detail));
+        }
+    }
+
+    fn finish<T: Serialize>(self, result: Result<T, AppError>) {
+        match result {
+            Ok(body) => self.ok(&body),
+            Err(error) => self.fail(&error, false),
+        }
+    }
+
+    /// Runs a source command: its payload read as `C` (a wrong shape is a
+    /// `BAD_REQUEST` naming `expected`), then `run` as the socket's user.
+    async fn source_command<C, T, F>(
+        self,
+        name: &str,
+        expected: &str,
+        payload: Result<Value, impl std::fmt::Display>,
+        run: impl FnOnce(AppState, SessionUser, C) -> F,
+    ) where
+        C: DeserializeOwned,
+        T: Serialize,
+        F: Future<Output = Result<T, AppError>>,
+    {
+        let result = match parse_command::<C>(name, expected, payload)
+            .and_then(|command| Ok((command, identity(&self.socket)?.user)))
+        {
+            Ok((command, user)) => run(self.state.clone(), user, command).await,
+            Err(error) => Err(error),
+        };
+        self.finish(result);
+    }
+}
+
+fn send_ack<A: Adapter>(ack: AckSender<A>, body: &Value) {
+    if let Err(error) = ack.send(body) {
+        tracing::debug!(%error, "could not send an ack");
+    }
+}
+
+fn emit<A: Adapter, T: Serialize + ?Sized>(socket: &SocketRef<A>, event: &str, data: &T) {
+    if let Err(error) = socket.emit(event, data) {
+        tracing::debug!(%error, sid = %socket.id, event, "could not emit to a socket");
+    }
+}
+
+fn bad_payload(command: &str, expected: &str) -> AppError {
+    AppError::BadRequest(format!("{command} expects {expected}"))
+}
+
+/// Reads a command's payload leniently so that a wrong shape, or no
+/// argument at all (socketioxide would skip a `Data` handler silently), is
+/// answered with `BAD_REQUEST` instead of being dropped.
+fn parse_command<T: DeserializeOwned>(
+    command: &str,
+    expected: &str,
+    payload: Result<Value, impl std::fmt::Display>,
+) -> Result<T, AppError> {
+    payload
+        .ok()
+        .and_then(|payload| serde_json::from_value(payload).ok())
+        .ok_or_else(|| bad_payload(command, expected))
+}
+
+const JOIN_EXPECTS: &str = "a vault id or {vaultId, since?}";
+
+fn parse_join(
+    payload: Result<Value, impl std::fmt::Display>,
+) -> Result<(String, Option<i64>), AppError> {
+    let bad = || bad_payload(commands::VAULT_JOIN, JOIN_EXPECTS);
+    let payload = payload.map_err(|_| bad())?;
+    let (raw_id, since) = match &payload {
+        Value::String(id) => (id.as_str(), None),
+        Value::Object(map) => {
+            let id = map.get("vaultId").and_then(Value::as_str).ok_or_else(bad)?;
+            let since = match map.get("since") {
+                None | Some(Value::Null) => None,
+                Some(since) => Some(since.as_i64().filter(|s| *s >= 0).ok_or_else(|| {
+                    AppError::BadRequest("since must be a whole number, 0 or more".into())
+                })?),
+            };
+            (id, since)
+        }
+        _ => return Err(bad()),
+    };
+    Ok((parse_id(raw_id, "vault")?, since))
+}
+
+/// Why a join did not complete.
+enum JoinFailure {
+    /// Answered to the client with the contract's error.
+    Refused(AppError),
+    /// The socket went away, or stopped reading, during the join: there is
+    /// nobody to answer.
+    Gone(SendFailure),
+}
+
+impl From<AppError> for JoinFailure {
+    fn from(error: AppError) -> JoinFailure {
+        JoinFailure::Refused(error)
+    }
+}
+
+impl From<SendFailure> for JoinFailure {
+    fn from(failure: SendFailure) -> JoinFailure {
+        JoinFailure::Gone(failure)
+    }
+}
+
+/// `vault:join`: membership checked, the socket joins the vault's rooms,
+/// every event after `since` is replayed, then `vault:joined` (and the ack).
+async fn join<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    let joined = join_vault(&command.socket, &command.state, payload).await;
+    match joined {
+        Ok(joined) => {
+            command.state.request_presence(joined.vault_id.clone());
+            // After a large catch-up the socket's buffer may be full: wait
+            // for room rather than lose the answer.
+            match send_with_backpressure(&command.socket, signals::VAULT_JOINED, &joined).await {
+                Ok(()) => command.ok(&joined),
+                Err(failure) => failure.log(&command.socket),
+            }
+        }
+        Err(JoinFailure::Refused(error)) => command.fail(&error, true),
+        Err(JoinFailure::Gone(failure)) => failure.log(&command.socket),
+    }
+}
+
+/// Check, join, check again. The first check keeps a non-member out of the
+/// room altogether, so no event published meanwhile can reach it. The
+/// second closes the race with a removal that commits between the first
+/// check and the join: its eviction may have run before the socket was in
+/// the room. A removal that commits after the join finds the socket in the
+/// room and evicts it. Events committed from the join on reach the socket
+/// live, and every earlier one is in the replay (clients dedupe by seq).
+async fn join_vault<A: Adapter>(
+    socket: &SocketRef<A>,
+    state: &AppState,
+    payload: Result<Value, impl std::fmt::Display>,
+) -> Result<Joined, JoinFailure> {
+    let (vault_id, since) = parse_join(payload)?;
+    let user_id = identity(socket)?.user.id;
+    let access_denied = || AppError::Forbidden("Access denied to vault".into());
+    permissions::member_role(&state.db, &vault_id, &user_id)
+        .await?
+        .ok_or_else(access_denied)?;
+    let rooms = [vault_room(&vault_id), member_room(&vault_id, &user_id)];
+    socket.join(rooms.clone());
+    let joined: Result<Joined, JoinFailure> = async {
+        let role = permissions::member_role(&state.db, &vault_id, &user_id)
+            .await?
+            .ok_or_else(access_denied)?;
+        let head = events::head(&state.db, &vault_id).await?;
+        if let Some(since) = since {
+            catch_up(socket, state, &vault_id, since, head).await?;
+        }
+        Ok(Joined {
+            vault_id: vault_id.clone(),
+            role,
+            seq: head,
+        })
+    }
+    .await;
+    if joined.is_err() {
+        socket.leave(rooms);
+    }
+    joined
+}
+
+/// Replays every event with `since < seq <= head`, page by page, or sends
+/// `vault:resync` when they are no longer all retained (or `since` is ahead
+/// of the head).
+async fn catch_up<A: Adapter>(
+    socket: &SocketRef<A>,
+    state: &AppState,
+    vault_id: &str,
+    since: i64,
+    head: i64,
+) -> Result<(), JoinFailure> {
+    if since > head || !events::replayable(&state.db, vault_id, since, head, state).await? {
+        let resync = Resync {
+            vault_id: vault_id.to_owned(),
+            seq: head,
+        };
+        emit(socket, signals::VAULT_RESYNC, &resync);
+        return Ok(());
+    }
+    let mut cursor = since;
+    while cursor < head {
+        let page =
+            events::page(&state.db, vault_id, cursor, REPLAY_PAGE.min(head - cursor)).await?;
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        for event in page {
+            send_with_backpressure(socket, &event.name, &event.payload).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Why a socket could not be sent to.
+#[derive(Debug)]
+enum SendFailure {
+    /// The client disconnected: normal life for a server.
+    Closed,
+    /// The client kept its buffer full past [`STALL_LIMIT`]: it is
+    /// disconnected, and will catch up by seq when it reconnects.
+    Stalled,
+}
+
+impl SendFailure {
+    fn log<A: Adapter>(&self, socket: &SocketRef<A>) {
+        tracing::debug!(sid = %socket.id, failure = ?self, "join not completed: the client went away");
+    }
+}
+
+/// Emits, waiting while the socket's buffer is full (a large catch-up must
+/// not drop events); gives up only when the client stops reading.
+async fn send_with_backpressure<A: Adapter, T: Serialize + ?Sized>(
+    socket: &SocketRef<A>,
+    event: &str,
+    payload: &T,
+) -> Result<(), SendFailure> {
+    let deadline = tokio::time::Instant::now() + STALL_LIMIT;
+    while tokio::time::Instant::now() < deadline {
+        match socket.emit(event, payload) {
+            Ok(()) => return Ok(()),
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                tokio::time::sleep(STALL_POLL).await;
+            }
+            Err(_) => return Err(SendFailure::Closed),
+        }
+    }
+    if let Err(error) = socket.clone().disconnect() {
+        tracing::debug!(%error, "stalled socket was already gone");
+    }
+    Err(SendFailure::Stalled)
+}
+
+/// `vault:leave`: the socket leaves the vault's rooms; `vault:left`.
+async fn leave<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    let raw_id = match &payload {
+        Ok(Value::String(id)) => Some(id.as_str()),
+        Ok(Value::Object(map)) => map.get("vaultId").and_then(Value::as_str),
+        _ => None,
+    };
+    let parsed = raw_id
+        .ok_or_else(|| bad_payload(commands::VAULT_LEAVE, "a vault id"))
+        .and_then(|id| parse_id(id, "vault"))
+        .and_then(|id| Ok((id, identity(&command.socket)?)));
+    match parsed {
+        Ok((vault_id, identity)) => {
+            command.socket.leave([
+                vault_room(&vault_id),
+                member_room(&vault_id, &identity.user.id),
+            ]);
+            let left = Left { vault_id };
+            emit(&command.socket, signals::VAULT_LEFT, &left);
+            command.state.request_presence(left.vault_id.clone());
+            command.ok(&left);
+        }
+        Err(error) => command.fail(&error, true),
+    }
+}
+
+/// `source:create`: as `POST /api/vaults/{id}/sources`.
+async fn source_create<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    command
+        .source_command(
+            commands::SOURCE_CREATE,
+            "{vaultId, title, fileUrl}",
+            payload,
+            |state, user, command: CreateSourceCommand| async move {
+                let input = CreateSourceRequest {
+                    title: command.title,
+                    file_url: command.file_url,
+                };
+                let source =
+                    sources::create_source(&state, &user, &command.vault_id, &input).await?;
+                Ok(SourceAck { source })
+            },
+        )
+        .await;
+}
+
+/// `source:update`: as `PATCH /api/sources/{id}`.
+async fn source_update<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    command
+        .source_command(
+            commands::SOURCE_UPDATE,
+            "{sourceId, title?, fileUrl?}",
+            payload,
+            |state, user, command: UpdateSourceCommand| async move {
+                let input = UpdateSourceRequest {
+                    title: command.title,
+                    file_url: command.file_url,
+                };
+                let source =
+                    sources::update_source(&state, &user, &command.source_id, &input).await?;
+                Ok(SourceAck { source })
+            },
+        )
+        .await;
+}
+
+/// `source:delete`: as `DELETE /api/sources/{id}`.
+async fn source_delete<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    command
+        .source_command(
+            commands::SOURCE_DELETE,
+            "{sourceId}",
+            payload,
+            |state, user, command: DeleteSourceCommand| async move {
+                let source_id = sources::delete_source(&state, &user, &command.source_id).await?;
+                Ok(DeleteAck { source_id })
+            },
+        )
+        .await;
+}
+
+/// Any other event: a server event name is refused (never relayed), with
+/// `FORBIDDEN` for a viewer of the payload's vault; an unknown one is a
+/// `BAD_REQUEST`.
+async fn other_event<A: Adapter>(
+    command: Command<A>,
+    Event(name): Event,
+    TryData(payload): TryData<Value>,
+) {
+    let error = if is_server_event(&name) {
+        let payload = payload.unwrap_or(Value::Null);
+        match viewer_of_payload_vault(&command.socket, &command.state, &payload).await {
+            Ok(true) => AppError::insufficient_permissions(),
+            Ok(false) => match command_for_server_event(&name) {
+                Some(replacement) => AppError::BadRequest(format!(
+                    "{name} is sent by the server only: use {replacement}"
+                )),
+                None => AppError::BadRequest(format!("{name} is sent by the server only")),
+            },
+            Err(error) => error,
+        }
+    } else {
+        AppError::BadRequest(format!("unknown event {name:?}"))
+    };
+    command.fail(&error, false);
+}
+
+/// Whether the sender is a viewer of the vault a (forged) payload names,
+/// through `vaultId`, `source.vaultId` or `sourceId`.
+async fn viewer_of_payload_vault<A: Adapter>(
+    socket: &SocketRef<A>,
+    state: &AppState,
+    payload: &Value,
+) -> Result<bool, AppError> {
+    let user = identity(socket)?.user;
+    let named = payload
+        .get("vaultId")
+        .or_else(|| payload.get("source").and_then(|s| s.get("vaultId")))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let vault_id = match (named, payload.get("sourceId").and_then(Value::as_str)) {
+        (Some(vault_id), _) => vault_id,
+        (None, Some(source_id)) => match sources::vault_of(&state.db, source_id).await {
+            Ok(vault_id) => vault_id,
+            Err(AppError::NotFound(_)) => return Ok(false),
+            Err(error) => return Err(error),
+        },
+        (None, None) => return Ok(false),
+    };
+    let role = permissions::member_role(&state.db, &vault_id, &user.id).await?;
+    Ok(role == Some(Role::Viewer))
+}
+
+/// A disconnect leaves the socket's rooms and updates presence.
+async fn disconnect<A: Adapter>(socket: SocketRef<A>, State(core): State<Core>) {
+    // Rooms are still readable here (socketioxide clears them after this
+    // handler); leave them now, so that a presence signal already scheduled
+    // cannot count this socket after its disconnect was reported.
+    let rooms = socket.rooms();
+    socket.leave_all();
+    for room in rooms {
+        if let Some(vault_id) = room
+            .strip_prefix("vault:")
+            .filter(|rest| !rest.contains(':'))
+        {
+            core.request_presence(vault_id.to_owned());
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_payloads_are_parsed_leniently() {
+        let id = "0190f000-0000-7000-8000-000000000001";
+        let parse = |payload: Value| parse_join(Ok::<_, String>(payload));
+        assert_eq!(parse(Value::String(id.into())).unwrap(), (id.into(), None));
+        let object = serde_json::json!({"vaultId": id, "since": 4});
+        assert_eq!(parse(object).unwrap(), (id.into(), Some(4)));
+        for bad in [
+            serde_json::json!(5),
+            serde_json::json!({"since": 1}),
+            serde_json::json!({"vaultId": id, "since": -1}),
+            serde_json::json!({"vaultId": id, "since": "x"}),
+            serde_json::json!("not-an-id"),
+        ] {
+            assert!(parse(bad.clone()).is_err(), "{bad}");
+        }
+    }
+}

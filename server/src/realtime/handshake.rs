@@ -1,0 +1,83 @@
+//! The handshake: a connect middleware that accepts a socket only with a
+//! live session, and sets it up before the client hears it is connected.
+
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+use syncscript_protocol::{ErrorCode, session_room, user_room};
+
+use crate::auth;
+use crate::error::AppError;
+use crate::realtime::commands::{self, Identity};
+use crate::state::Core;
+
+/// The handshake's refusal; its `Display` is what the client's
+/// `connect_error` carries.
+#[derive(Debug)]
+pub struct Refused(ErrorCode);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Connect middleware: a live session from `auth.token` or from the session
+/// cookie (Origin-checked, like cookie-authenticated REST mutations).
+pub async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<Value>,
+    State(core): State<Core>,
+) -> Result<(), Refused> {
+    let unauthorized = || Refused(ErrorCode::Unauthorized);
+    let headers = &socket.req_parts().headers;
+    let from_auth = auth
+        .ok()
+        .and_then(|auth| auth.get("token")?.as_str().map(str::to_owned));
+    let (token, via_cookie) = match from_auth {
+        Some(token) => (token, false),
+        None => auth::token_from_headers(headers).ok_or_else(unauthorized)?,
+    };
+    if via_cookie && auth::check_origin(headers, core.config.public_url.as_ref()).is_err() {
+        return Err(unauthorized());
+    }
+    let internal = |error: AppError| {
+        tracing::error!(%error, "handshake: session lookup failed");
+        Refused(ErrorCode::Internal)
+    };
+    let Some((session_id, user)) = auth::lookup_session(&core.db, &token)
+        .await
+        .map_err(internal)?
+    else {
+        return Err(unauthorized());
+    };
+    accept(&socket, Identity { session_id, user });
+    // A logout that committed between the lookup and `accept` joining the
+    // session's room has missed this socket: look again now that it is in.
+    match auth::lookup_session(&core.db, &token).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(unauthorized()),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+/// Sets an accepted socket up: its rooms, then its handlers and identity.
+/// This runs in the middleware, before the CONNECT packet goes out:
+/// socketioxide spawns the connect handler only after sending it, so a
+/// client that emits as soon as it is connected could otherwise reach a
+/// socket without handlers (its command silently dropped) or not yet in its
+/// session room (missed by a logout).
+fn accept<A: Adapter>(socket: &SocketRef<A>, identity: Identity) {
+    socket.join([
+        user_room(&identity.user.id),
+        session_room(&identity.session_id),
+    ]);
+    commands::register(socket, identity);
+}
+
+/// Everything was set up by [`accept`] in the middleware.
+pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
+    tracing::debug!(sid = %socket.id, "socket connected");
+}
