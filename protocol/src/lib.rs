@@ -1,5 +1,5 @@
 //! The SyncScript wire catalog: every REST DTO, error code, Socket.IO event
-//! name and payload of `DESIGN.md`, shared by the server, the CLI, the
+//! name and payload of `docs/protocol.md`, shared by the server, the CLI, the
 //! terminal client and the tests so that a renamed field breaks the build.
 //!
 //! Serde only: nothing in here does I/O. With the `openapi` feature the types

@@ -36,7 +36,7 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
-/// The message of a viewer's refused mutation (DESIGN.md wording).
+/// The message of a viewer's refused mutation (docs/protocol.md wording).
 pub const INSUFFICIENT_PERMISSIONS: &str = "Insufficient permissions";
 
 impl AppError {

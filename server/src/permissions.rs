@@ -1,4 +1,4 @@
-//! The one place that decides what a member may do (DESIGN.md's matrix);
+//! The one place that decides what a member may do (the matrix of docs/protocol.md);
 //! REST handlers and Socket.IO commands both go through [`authorize`].
 
 use sqlx::{Any, Executor};

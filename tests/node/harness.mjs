@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 
@@ -17,39 +17,61 @@ export const WAIT = 5000;
 export const PASSWORD = 'correct horse battery';
 export const FILE_URL = 'https://example.org/paper.pdf';
 
-/** Starts `syncscript serve` and resolves once it printed its address. */
+/** A port that was free a moment ago on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Resolves once `GET {base}/healthz` answers 200; rejects with `log()` when
+ * `child` exits first or the deadline passes.
+ */
+async function waitHealthy(base, child, log) {
+  const deadline = Date.now() + WAIT * 2;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`the server exited (${child.exitCode ?? child.signalCode}):\n${log()}`);
+    }
+    try {
+      const response = await fetch(`${base}/healthz`);
+      if (response.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`the server at ${base} never became healthy:\n${log()}`);
+}
+
+/** Starts `syncscript serve` on a free port and resolves once it is healthy. */
 export async function startServer() {
   const bin = path.resolve(repoRoot, process.env.SYNCSCRIPT_BIN ?? 'target/debug/syncscript');
   const dir = await mkdtemp(path.join(tmpdir(), 'syncscript-node-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
   const child = spawn(
     bin,
-    ['serve', '--bind', '127.0.0.1:0', '--database-url', `sqlite://${dir}/db.sqlite`],
+    ['serve', '--bind', `127.0.0.1:${port}`, '--database-url', `sqlite://${dir}/db.sqlite`],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
   );
   const output = [];
+  child.stdout.on('data', (chunk) => output.push(chunk.toString()));
   child.stderr.on('data', (chunk) => output.push(chunk.toString()));
-  const base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${bin} did not print its address:\n${output.join('')}`)),
-      WAIT * 2,
-    );
+  const started = new Promise((resolve, reject) => {
     child.once('error', (error) => {
-      clearTimeout(timer);
       reject(new Error(`cannot start ${bin} (build it with cargo build -p syncscript): ${error.message}`));
     });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${bin} exited with ${code}:\n${output.join('')}`));
-    });
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      output.push(line + '\n');
-      const match = line.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
+    child.once('spawn', resolve);
   });
+  await started;
+  await waitHealthy(base, child, () => output.join(''));
   child.removeAllListeners('exit');
   return {
     base,

@@ -1,4 +1,4 @@
-// SyncScript's Socket.IO contract (DESIGN.md) as seen by the official npm
+// SyncScript's Socket.IO contract (docs/protocol.md) as seen by the official npm
 // socket.io-client v4: handshake, transports, joins, events, catch-up,
 // refusals. Run with `scripts/test-node` (builds nothing: set SYNCSCRIPT_BIN
 // or build target/debug/syncscript first).

@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -54,38 +55,51 @@ const ctx = {
   pageErrors: [],
 };
 
-/** Starts the server on port 0 and resolves with its URL from stdout. */
-function startServer(databaseUrl) {
+/** A port that was free a moment ago on 127.0.0.1. */
+function freePort() {
   return new Promise((resolve, reject) => {
-    const child = spawn(SERVER_BIN,
-      ['serve', '--bind', '127.0.0.1:0', '--database-url', databaseUrl], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, SYNCSCRIPT_LOG: 'info,sqlx=warn' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-    ctx.server = child;
-    const timer = setTimeout(() => {
-      reject(new Error(`server did not report its address within ${TIMEOUT_MS} ms:\n${ctx.serverLog}`));
-    }, TIMEOUT_MS);
-    const onData = (chunk) => {
-      ctx.serverLog += chunk.toString();
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(ctx.serverLog);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code ?? signal}) before listening:\n${ctx.serverLog}`));
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
     });
   });
+}
+
+/** Starts the server on a free port and resolves with its URL once healthy. */
+async function startServer(databaseUrl) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(SERVER_BIN,
+    ['serve', '--bind', `127.0.0.1:${port}`, '--database-url', databaseUrl], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, SYNCSCRIPT_LOG: 'info,sqlx=warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  ctx.server = child;
+  const onData = (chunk) => {
+    ctx.serverLog += chunk.toString();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  await new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('spawn', resolve);
+  });
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before listening:\n${ctx.serverLog}`);
+    }
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return base;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`server did not become healthy within ${TIMEOUT_MS} ms:\n${ctx.serverLog}`);
 }
 
 async function stopServer() {

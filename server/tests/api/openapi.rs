@@ -1,4 +1,4 @@
-//! The OpenAPI document covers every REST route of DESIGN.md, and every
+//! The OpenAPI document covers every REST route of docs/protocol.md, and every
 //! documented operation is really routed.
 
 use reqwest::{Method, StatusCode};
@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use syncscript_testkit::{Backend, TestApp};
 
-/// DESIGN.md's REST table.
-const DESIGN_ROUTES: [(&str, &str); 22] = [
+/// The REST routes of docs/protocol.md.
+const CONTRACT_ROUTES: [(&str, &str); 22] = [
     ("post", "/api/auth/signup"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/logout"),
@@ -45,7 +45,7 @@ async fn document_covers_every_route_and_every_documented_route_exists() {
         "OpenAPI 3.1"
     );
     let paths = doc["paths"].as_object().expect("paths");
-    for (method, path) in DESIGN_ROUTES {
+    for (method, path) in CONTRACT_ROUTES {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
             "{method} {path} is missing from the OpenAPI document"
@@ -85,5 +85,5 @@ async fn document_covers_every_route_and_every_documented_route_exists() {
             );
         }
     }
-    assert!(operations >= DESIGN_ROUTES.len());
+    assert!(operations >= CONTRACT_ROUTES.len());
 }

@@ -1,4 +1,4 @@
-//! The whole permission matrix of DESIGN.md: each role, a non-member and an
+//! The whole permission matrix of docs/protocol.md: each role, a non-member and an
 //! anonymous caller × every vault action, over REST.
 
 use reqwest::{Method, StatusCode};

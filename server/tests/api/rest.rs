@@ -1,4 +1,4 @@
-//! Every REST route's happy path, and every bad input of DESIGN.md answered
+//! Every REST route's happy path, and every bad input of docs/protocol.md answered
 //! in the contract's shape without writing anything.
 
 use reqwest::{Method, StatusCode};
