@@ -5,16 +5,16 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use serde_json::json;
+use syncscript_client::api::ApiClient;
+use syncscript_client::store::{SessionStore, StoredSession, server_key};
 use syncscript_protocol::{LoginResponse, SESSION_COOKIE, UpdateSourceRequest};
 
-use crate::api::ApiClient;
 use crate::cli::{
     Cli, Command, Credentials, EventsArgs, MemberCommand, MintArgs, SessionCommand,
     UpdateSourceArgs, VaultCommand,
 };
 use crate::output::{events_table, members_table, print_json, sources_table, table, vaults_table};
 use crate::seed;
-use crate::store::{SessionStore, StoredSession, server_key};
 use crate::watch::{self, WatchOptions};
 
 /// Runs `cli` to completion; errors are for `main` to print.

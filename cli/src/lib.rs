@@ -1,12 +1,10 @@
-//! `syncscript-cli` as a library: the stored sessions ([`store`]), a typed
-//! REST client ([`api`]), and the commands of the `syncscript-cli` binary
-//! ([`cli`] parses, [`commands::run`] executes).
+//! `syncscript-cli` as a library: the commands of the `syncscript-cli`
+//! binary ([`cli`] parses, [`commands::run`] executes). The REST client,
+//! the stored sessions and the Socket.IO session come from
+//! `syncscript-client`.
 
-pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod output;
 pub mod seed;
-pub mod sequencer;
-pub mod store;
 pub mod watch;

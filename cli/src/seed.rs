@@ -5,7 +5,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 use syncscript_protocol::{ErrorCode, Member, Role, User};
 
-use crate::api::{ApiClient, ApiError};
+use syncscript_client::api::ApiClient;
+
 use crate::output::{print_json, table};
 
 /// Name of the vault shared by the three demo roles.
@@ -107,10 +108,7 @@ struct Account {
 async fn account(api: &ApiClient, user: &DemoUser, password: &str) -> anyhow::Result<Account> {
     let created = match api.signup(user.email, user.name, password).await {
         Ok(_) => true,
-        Err(ApiError::Server {
-            code: ErrorCode::Conflict,
-            ..
-        }) => false,
+        Err(error) if error.code() == Some(ErrorCode::Conflict) => false,
         Err(error) => return Err(error).context(format!("cannot sign up {}", user.email)),
     };
     let login = api

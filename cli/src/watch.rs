@@ -1,49 +1,24 @@
 //! `watch`: follows a vault over Socket.IO and prints each sequenced event
 //! exactly once, in seq order, across reconnects and server restarts.
 //!
-//! rust_socketio runs callbacks one at a time under a lock, so every callback
-//! only forwards what it got into a channel; this module's loop does the
-//! rest (joins, ordering, gap fills over REST, printing).
+//! The connection, its rejoins from the last printed seq and its refusal
+//! rule are `syncscript_client::socket`'s; this module orders what arrives
+//! (with `syncscript_client::sequencer`), fills gaps over REST and prints.
 
 use std::process::ExitCode;
 
-use anyhow::{Context, anyhow, bail};
-use futures_util::FutureExt;
-use rust_socketio::asynchronous::{Client, ClientBuilder};
-use rust_socketio::{Event, Payload, TransportType};
+use anyhow::{anyhow, bail};
 use serde::Serialize;
-use serde_json::{Value, json};
-use syncscript_protocol::{
-    ErrorCode, ErrorDetail, JoinRequest, Joined, Presence, Removed, Resync, commands, names,
-    signals,
-};
-use tokio::sync::mpsc;
+use serde_json::Value;
+use syncscript_client::api::ApiClient;
+use syncscript_client::sequencer::{Offered, Sequenced, Sequencer};
+use syncscript_client::socket::{Incoming, Session};
+use syncscript_protocol::{Joined, names, signals};
 
-use crate::api::ApiClient;
 use crate::output::pretty_event;
-use crate::sequencer::{Sequenced, Sequencer};
 
 /// Exit status after `vault:removed`: the watcher lost access.
 pub const EXIT_REMOVED: u8 = 3;
-
-/// Reconnect back-off of the Socket.IO client, in milliseconds.
-const RECONNECT_DELAY_MS: (u64, u64) = (100, 500);
-
-/// Prefix rust_socketio puts before the server's refusal of a connection.
-const CONNECT_ERROR_PREFIX: &str = "Received an ConnectError frame: ";
-
-/// What the callbacks forward to the loop.
-#[derive(Debug)]
-enum Incoming {
-    /// The namespace is connected (first time or after a reconnect).
-    Open,
-    /// The connection closed; rust_socketio reconnects by itself.
-    Close,
-    /// A refusal, a server `error` event or a transport problem.
-    Error(Payload),
-    /// Any other event.
-    Event(String, Payload),
-}
 
 /// One line of `watch` output.
 #[derive(Debug, Serialize)]
@@ -62,7 +37,7 @@ pub struct WatchOptions {
 }
 
 /// Watches until the vault is deleted, access is lost, the server refuses
-/// us, or Ctrl-C.
+/// the session, or Ctrl-C.
 pub async fn watch(
     api: &ApiClient,
     token: &str,
@@ -74,72 +49,32 @@ pub async fn watch(
         Some(since) => since,
         None => api.get_vault(&options.vault_id).await?.seq,
     };
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let client = connect(&api.server_url(), token, tx).await?;
+    let (session, mut incoming) = Session::start(&api.server_url(), token);
+    session.join(&options.vault_id, since);
     let mut watcher = Watcher {
         api,
         options,
         sequencer: Sequencer::new(since),
         joined: false,
-        ever_joined: false,
-        client: &client,
+        opened: false,
+        session: &session,
     };
     let outcome = loop {
-        let incoming = tokio::select! {
-            incoming = rx.recv() => incoming,
+        let item = tokio::select! {
+            item = incoming.recv() => item,
             _ = tokio::signal::ctrl_c() => break Ok(ExitCode::SUCCESS),
         };
-        let Some(incoming) = incoming else {
-            break Err(anyhow!("the Socket.IO client stopped"));
+        let Some(item) = item else {
+            break Err(anyhow!("the Socket.IO session stopped"));
         };
-        match watcher.handle(incoming).await {
+        match watcher.handle(item).await {
             Ok(Some(code)) => break Ok(code),
             Ok(None) => {}
             Err(error) => break Err(error),
         }
     };
-    // Dropping the client is what stops its reconnect task for good; the
-    // disconnect is a courtesy that fails when no connection is up.
-    let _ = client.disconnect().await;
-    drop(client);
+    session.close().await;
     outcome
-}
-
-async fn connect(
-    server: &str,
-    token: &str,
-    tx: mpsc::UnboundedSender<Incoming>,
-) -> anyhow::Result<Client> {
-    let on_open = tx.clone();
-    let on_close = tx.clone();
-    let on_error = tx.clone();
-    let on_any = tx;
-    ClientBuilder::new(server)
-        .namespace("/")
-        .auth(json!({ "token": token }))
-        .transport_type(TransportType::Websocket)
-        .reconnect(true)
-        .reconnect_on_disconnect(true)
-        .reconnect_delay(RECONNECT_DELAY_MS.0, RECONNECT_DELAY_MS.1)
-        .on(Event::Connect, move |_, _| {
-            let _ = on_open.send(Incoming::Open);
-            async {}.boxed()
-        })
-        .on(Event::Close, move |_, _| {
-            let _ = on_close.send(Incoming::Close);
-            async {}.boxed()
-        })
-        .on(Event::Error, move |payload, _| {
-            let _ = on_error.send(Incoming::Error(payload));
-            async {}.boxed()
-        })
-        .on_any(move |event, payload, _| {
-            let _ = on_any.send(Incoming::Event(event.as_str().to_owned(), payload));
-            async {}.boxed()
-        })
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {server}"))
 }
 
 struct Watcher<'a> {
@@ -149,161 +84,117 @@ struct Watcher<'a> {
     /// Whether the current connection has completed its join (the replay,
     /// if any, is then complete).
     joined: bool,
-    /// Whether any connection has completed a join.
-    ever_joined: bool,
-    client: &'a Client,
+    /// Whether any connection was accepted (before that, failing to connect
+    /// ends the watch).
+    opened: bool,
+    session: &'a Session,
 }
 
 impl Watcher<'_> {
-    /// Handles one callback; `Some(code)` ends the watch.
-    async fn handle(&mut self, incoming: Incoming) -> anyhow::Result<Option<ExitCode>> {
-        match incoming {
-            Incoming::Open => {
+    /// Handles one report of the session; `Some(code)` ends the watch.
+    async fn handle(&mut self, item: Incoming) -> anyhow::Result<Option<ExitCode>> {
+        match item {
+            Incoming::Opened { joins } => {
                 self.joined = false;
-                let join = JoinRequest {
-                    vault_id: self.options.vault_id.clone(),
-                    since: Some(self.sequencer.last()),
-                };
-                eprintln!(
-                    "watch: connected; joining vault {} since seq {}",
-                    join.vault_id,
-                    self.sequencer.last()
-                );
-                // A failed emit means the connection just dropped: the next
-                // `open` joins again.
-                if let Err(error) = self.client.emit(commands::VAULT_JOIN, json!(join)).await {
-                    eprintln!("watch: cannot send {}: {error}", commands::VAULT_JOIN);
+                self.opened = true;
+                for join in joins {
+                    eprintln!(
+                        "watch: connected; joining vault {} since seq {}",
+                        join.vault_id,
+                        join.since.unwrap_or_default()
+                    );
                 }
-                Ok(None)
             }
-            Incoming::Close => {
+            Incoming::Closed => {
                 self.joined = false;
                 eprintln!("watch: disconnected; reconnecting");
-                Ok(None)
             }
-            Incoming::Error(payload) => self.on_error(first_value(payload)),
-            Incoming::Event(name, payload) => self.on_event(&name, first_value(payload)).await,
-        }
-    }
-
-    fn on_error(&mut self, value: Value) -> anyhow::Result<Option<ExitCode>> {
-        if let Some(text) = value.as_str() {
-            if let Some(frame) = text.strip_prefix(CONNECT_ERROR_PREFIX) {
-                let message = serde_json::from_str::<Value>(frame)
-                    .ok()
-                    .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-                    .unwrap_or_else(|| frame.to_owned());
-                let server = self.api.server_url();
-                // The contract's refusal is an error code (`UNAUTHORIZED`):
-                // final. Anything else after a successful join comes from a
-                // server on its way down (e.g. "Invalid namespace" while it
-                // closes): the reconnect goes on.
-                if let Ok(code) =
-                    serde_json::from_value::<ErrorCode>(Value::String(message.clone()))
-                {
-                    bail!("{code}: {server} refused the connection");
+            Incoming::Reconnecting => self.joined = false,
+            Incoming::ConnectFailed { attempt, error } => {
+                if !self.opened {
+                    return Err(error.into());
                 }
-                if !self.ever_joined {
-                    bail!("{server} refused the connection: {message}");
-                }
+                eprintln!("watch: {error}; retrying (attempt {attempt})");
+            }
+            Incoming::Rejected { message } => {
+                self.joined = false;
                 eprintln!("watch: connection refused for now ({message}); retrying");
-                return Ok(None);
             }
-            // Transport trouble: rust_socketio reconnects on its own.
-            eprintln!("watch: connection problem: {text}");
-            return Ok(None);
-        }
-        match serde_json::from_value::<ErrorDetail>(value.clone()) {
-            // The only command sent is the join: its failure ends the watch.
-            Ok(error) if !self.joined => bail!("{}: {}", error.code, error.message),
-            Ok(error) => {
-                eprintln!("watch: server error: {}: {}", error.code, error.message);
-                Ok(None)
+            Incoming::Refused(code) => {
+                bail!("{code}: {} refused the connection", self.api.server_url())
             }
-            Err(_) => {
-                eprintln!("watch: error: {value}");
-                Ok(None)
-            }
-        }
-    }
-
-    async fn on_event(&mut self, name: &str, payload: Value) -> anyhow::Result<Option<ExitCode>> {
-        if names::ALL.contains(&name) {
-            let Some(seq) = payload.get("seq").and_then(Value::as_i64) else {
-                eprintln!("watch: ignoring {name} without a seq: {payload}");
-                return Ok(None);
-            };
-            let ready = self.sequencer.offer(Sequenced {
-                name: name.to_owned(),
-                seq,
-                payload,
-            });
-            if let Some(code) = self.print_all(ready)? {
-                return Ok(Some(code));
-            }
-            if self.joined && self.sequencer.has_gap() {
-                return self.fill_gap().await;
-            }
-            return Ok(None);
-        }
-        match name {
-            signals::VAULT_JOINED => {
-                let joined: Joined = parse_signal(name, payload)?;
-                self.joined = true;
-                self.ever_joined = true;
-                eprintln!(
-                    "watch: joined vault {} as {}; head seq {}, last printed {}",
-                    joined.vault_id,
-                    joined.role,
-                    joined.seq,
-                    self.sequencer.last()
-                );
-                // The replay is complete: anything still missing was lost
-                // on the way and is fetched from the log.
-                if self.sequencer.has_gap() || joined.seq > self.sequencer.last() {
+            Incoming::TransportError(text) => eprintln!("watch: connection problem: {text}"),
+            Incoming::Event { event, .. } => {
+                let seq = event.seq;
+                if let Offered::Ready(ready) = self.sequencer.offer(seq, event)
+                    && let Some(code) = self.print_all(ready)?
+                {
+                    return Ok(Some(code));
+                }
+                if self.joined && self.sequencer.has_gap() {
                     return self.fill_gap().await;
                 }
-                Ok(None)
             }
-            signals::VAULT_RESYNC => {
-                let resync: Resync = parse_signal(name, payload.clone())?;
+            Incoming::Joined(joined) => return self.on_joined(joined).await,
+            Incoming::Resync(resync) => {
                 eprintln!(
                     "watch: events before seq {} are no longer retained: refetch the sources",
                     resync.seq
                 );
-                self.print_line(name, resync.seq, &payload)?;
+                self.print_line(
+                    signals::VAULT_RESYNC,
+                    resync.seq,
+                    &serde_json::to_value(&resync)?,
+                )?;
                 let ready = self.sequencer.reset(resync.seq);
-                self.print_all(ready)
+                self.session.applied(&self.options.vault_id, resync.seq);
+                return self.print_all(ready);
             }
-            signals::VAULT_REMOVED => {
-                let removed: Removed = parse_signal(name, payload.clone())?;
-                self.print_line(name, self.sequencer.last(), &payload)?;
+            Incoming::Removed(removed) => {
+                let payload = serde_json::to_value(&removed)?;
+                self.print_line(signals::VAULT_REMOVED, self.sequencer.last(), &payload)?;
                 eprintln!(
                     "watch: removed from vault {}: {}",
                     removed.vault_id, removed.reason
                 );
-                Ok(Some(ExitCode::from(EXIT_REMOVED)))
+                return Ok(Some(ExitCode::from(EXIT_REMOVED)));
             }
-            signals::PRESENCE => {
-                if let Ok(presence) = serde_json::from_value::<Presence>(payload) {
-                    let who: Vec<String> = presence
-                        .present
-                        .iter()
-                        .map(|p| format!("{} ({}, {}×)", p.user_name, p.role, p.connections))
-                        .collect();
-                    eprintln!("watch: present: {}", who.join(", "));
-                }
-                Ok(None)
+            Incoming::Presence(presence) => {
+                let who: Vec<String> = presence
+                    .present
+                    .iter()
+                    .map(|p| format!("{} ({}, {}×)", p.user_name, p.role, p.connections))
+                    .collect();
+                eprintln!("watch: present: {}", who.join(", "));
             }
-            signals::VAULT_LEFT => {
-                eprintln!("watch: left vault {}", self.options.vault_id);
-                Ok(None)
+            Incoming::Left(left) => eprintln!("watch: left vault {}", left.vault_id),
+            // The only command sent is the join: its failure ends the watch.
+            Incoming::Error(error) if !self.joined => bail!("{}: {}", error.code, error.message),
+            Incoming::Error(error) => {
+                eprintln!("watch: server error: {}: {}", error.code, error.message);
             }
-            other => {
-                eprintln!("watch: ignoring unknown event {other}: {payload}");
-                Ok(None)
+            Incoming::Unknown { name, payload } => {
+                eprintln!("watch: ignoring {name}: {payload}");
             }
         }
+        Ok(None)
+    }
+
+    async fn on_joined(&mut self, joined: Joined) -> anyhow::Result<Option<ExitCode>> {
+        self.joined = true;
+        eprintln!(
+            "watch: joined vault {} as {}; head seq {}, last printed {}",
+            joined.vault_id,
+            joined.role,
+            joined.seq,
+            self.sequencer.last()
+        );
+        // The replay is complete: anything still missing was lost on the
+        // way and is fetched from the log.
+        if self.sequencer.has_gap() || joined.seq > self.sequencer.last() {
+            return self.fill_gap().await;
+        }
+        Ok(None)
     }
 
     /// Fetches the missing events from the log. A failure is only reported:
@@ -323,12 +214,15 @@ impl Watcher<'_> {
                 }
             };
             for event in page.events {
-                let ready = self.sequencer.offer(Sequenced {
+                let seq = event.seq;
+                let event = Sequenced {
                     name: event.name,
-                    seq: event.seq,
+                    seq,
                     payload: event.payload,
-                });
-                if let Some(code) = self.print_all(ready)? {
+                };
+                if let Offered::Ready(ready) = self.sequencer.offer(seq, event)
+                    && let Some(code) = self.print_all(ready)?
+                {
                     return Ok(Some(code));
                 }
             }
@@ -338,8 +232,12 @@ impl Watcher<'_> {
         }
     }
 
-    /// Prints released events; `vault:deleted` ends the watch.
+    /// Prints released events and reports them applied (the next rejoin
+    /// starts after them); `vault:deleted` ends the watch.
     fn print_all(&self, ready: Vec<Sequenced>) -> anyhow::Result<Option<ExitCode>> {
+        let Some(last) = ready.last().map(|event| event.seq) else {
+            return Ok(None);
+        };
         for event in ready {
             self.print_line(&event.name, event.seq, &event.payload)?;
             if event.name == names::VAULT_DELETED {
@@ -347,6 +245,7 @@ impl Watcher<'_> {
                 return Ok(Some(ExitCode::SUCCESS));
             }
         }
+        self.session.applied(&self.options.vault_id, last);
         Ok(None)
     }
 
@@ -363,20 +262,4 @@ impl Watcher<'_> {
         }
         Ok(())
     }
-}
-
-/// The first argument of an event (`null` when there is none or it is
-/// binary).
-fn first_value(payload: Payload) -> Value {
-    match payload {
-        Payload::Text(mut values) if !values.is_empty() => values.swap_remove(0),
-        #[allow(deprecated)]
-        Payload::String(text) => Value::String(text),
-        _ => Value::Null,
-    }
-}
-
-fn parse_signal<T: serde::de::DeserializeOwned>(name: &str, payload: Value) -> anyhow::Result<T> {
-    serde_json::from_value(payload.clone())
-        .with_context(|| format!("malformed {name} from the server: {payload}"))
 }

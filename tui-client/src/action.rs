@@ -3,9 +3,10 @@
 //! itself is an [`Effect`] that the event loop hands to the network layer.
 
 use crossterm::event::KeyEvent;
+use syncscript_client::ClientError;
 use syncscript_protocol::{
-    ErrorDetail, Joined, LoggedEvent, Member, Presence, Removed, Resync, SourceList, VaultDetail,
-    VaultEvent, VaultSummary,
+    ErrorCode, ErrorDetail, Joined, LoggedEvent, Member, Presence, Removed, Resync, SourceList,
+    VaultDetail, VaultEvent, VaultSummary,
 };
 
 /// An input to [`crate::app::App::update`].
@@ -21,22 +22,24 @@ pub enum Action {
     Net(NetEvent),
 }
 
-/// Something the network layer reports, from a socket callback or the
-/// result of a REST call or command.
+/// Something the network layer reports: what the Socket.IO session saw,
+/// or the result of a REST call or command. Failures keep the server's
+/// error code ([`ClientError::code`]).
 #[derive(Debug, Clone)]
 pub enum NetEvent {
-    /// The socket is (again) accepted by the server: safe to emit.
+    /// The socket is (again) accepted by the server; the session rejoins
+    /// the open vault by itself.
     Opened,
     /// The server closed the socket (it reconnects by itself).
     Closed,
     /// The socket is trying to reconnect.
     Reconnecting,
-    /// The first connection failed (server unreachable); retried later.
-    ConnectFailed { attempt: u32, error: String },
-    /// The server refused the socket's credentials.
-    Refused(String),
-    /// The server refused the socket for another reason (e.g. it is
-    /// shutting down): worth a fresh connection.
+    /// A connection failed (server unreachable); retried later.
+    ConnectFailed { attempt: u32, error: ClientError },
+    /// The server refused the socket's credentials: the session has stopped.
+    Refused(ErrorCode),
+    /// The server turned the socket away for another reason (e.g. it is
+    /// shutting down): the session connects again after a back-off.
     Rejected(String),
     /// A transport error reported by the socket.
     TransportError(String),
@@ -50,21 +53,21 @@ pub enum NetEvent {
     Removed(Removed),
     /// `presence`.
     Presence(Presence),
-    /// An `error` event (a failed command sent without an ack).
+    /// An `error` event (a failed join or leave).
     ServerError(ErrorDetail),
     /// `GET /api/vaults` answered.
-    VaultsLoaded(Result<Vec<VaultSummary>, String>),
+    VaultsLoaded(Result<Vec<VaultSummary>, ClientError>),
     /// The open vault's detail, members and snapshot arrived.
-    VaultOpened(Result<Box<OpenedVault>, String>),
+    VaultOpened(Result<Box<OpenedVault>, ClientError>),
     /// A refreshed snapshot of the open vault arrived.
     SnapshotLoaded {
         vault_id: String,
-        result: Result<SourceList, String>,
+        result: Result<SourceList, ClientError>,
     },
     /// A source command was acknowledged (or failed or timed out).
     CommandDone {
         command: Command,
-        result: Result<String, ErrorDetail>,
+        result: Result<String, ClientError>,
     },
 }
 
@@ -107,16 +110,13 @@ pub enum Effect {
     OpenVault { vault_id: String },
     /// Reload the open vault's snapshot (`vault:resync`, `r`).
     LoadSnapshot { vault_id: String },
-    /// Emit `vault:join {vaultId, since}`.
+    /// Join the vault from `since` (now, or as soon as the socket is open;
+    /// the session then rejoins it on every reconnect).
     Join { vault_id: String, since: i64 },
-    /// Emit `vault:leave`.
+    /// Leave the vault (and stop rejoining it).
     Leave { vault_id: String },
     /// Emit a source command and report its ack.
     Send(Command),
-    /// Stop using the socket (its credentials were refused).
-    Disconnect,
-    /// Drop the socket and connect a new one.
-    Reconnect,
     /// Leave the program.
     Quit,
 }

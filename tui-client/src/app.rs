@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use syncscript_client::ClientError;
 use syncscript_protocol::{ErrorCode, ErrorDetail, Role, VaultSummary};
 
 use crate::action::{Action, Command, Effect, NetEvent, OpenedVault};
@@ -39,7 +40,7 @@ pub enum Connection {
     /// The server cannot be reached; retried in the background.
     Offline { attempt: u32, error: String },
     /// The server refused the session: nothing more will be tried.
-    Refused { reason: String },
+    Refused { code: ErrorCode },
 }
 
 /// Which screen is shown.
@@ -252,10 +253,21 @@ impl App {
         effects
     }
 
-    /// The join that (re)subscribes the open vault, when the socket is up.
+    /// The open vault and its last applied seq while it is live: what the
+    /// Socket.IO session's rejoins ask for (the event loop reports it).
+    pub fn applied(&self) -> Option<(&str, i64)> {
+        let vault = self.vault.as_ref()?;
+        if vault.ended.is_some() {
+            return None;
+        }
+        Some((vault.vault_id.as_str(), vault.applied_seq()))
+    }
+
+    /// The join that (re)subscribes the open vault; the session sends it as
+    /// soon as the socket is open.
     fn join_effect(&mut self) -> Option<Effect> {
         let vault = self.vault.as_ref()?;
-        if self.connection != Connection::Connected || vault.ended.is_some() {
+        if vault.ended.is_some() {
             return None;
         }
         self.joined = false;
@@ -279,10 +291,13 @@ impl App {
                     Connection::Reconnecting { .. } | Connection::Offline { .. }
                 );
                 self.connection = Connection::Connected;
+                // The session has just rejoined the open vault since its
+                // applied seq: `vault:joined` follows.
+                self.joined = false;
                 if was_reconnecting {
                     self.info("Reconnected: catching up");
                 }
-                self.join_effect().into_iter().collect()
+                Vec::new()
             }
             NetEvent::Closed => {
                 self.joined = false;
@@ -297,30 +312,29 @@ impl App {
                     Connection::Reconnecting { attempt } => Connection::Reconnecting {
                         attempt: attempt + 1,
                     },
-                    Connection::Refused { reason } => Connection::Refused {
-                        reason: reason.clone(),
-                    },
+                    Connection::Refused { code } => Connection::Refused { code: *code },
                     _ => Connection::Reconnecting { attempt: 1 },
                 };
                 Vec::new()
             }
             NetEvent::ConnectFailed { attempt, error } => {
-                self.connection = Connection::Offline { attempt, error };
+                self.connection = Connection::Offline {
+                    attempt,
+                    error: error.to_string(),
+                };
                 Vec::new()
             }
-            NetEvent::Refused(reason) => {
+            NetEvent::Refused(code) => {
                 self.joined = false;
-                self.connection = Connection::Refused {
-                    reason: reason.clone(),
-                };
+                self.connection = Connection::Refused { code };
                 self.notice = Some(Notice {
                     title: "Session refused".into(),
                     body: format!(
-                        "The server refused this session ({reason}). It may have expired or been \
+                        "The server refused this session ({code}). It may have expired or been \
                          logged out: log in again with `syncscript-cli login` and restart."
                     ),
                 });
-                vec![Effect::Disconnect]
+                Vec::new()
             }
             NetEvent::Rejected(reason) => {
                 self.joined = false;
@@ -332,7 +346,7 @@ impl App {
                 self.info(format!(
                     "The server turned the connection away ({reason}): retrying"
                 ));
-                vec![Effect::Reconnect]
+                Vec::new()
             }
             NetEvent::TransportError(error) => {
                 if let Connection::Offline { attempt, .. } = self.connection {
@@ -409,7 +423,7 @@ impl App {
                 Vec::new()
             }
             NetEvent::ServerError(detail) => {
-                self.error(describe_error(&detail));
+                self.error(describe_detail(&detail));
                 Vec::new()
             }
             NetEvent::VaultsLoaded(Ok(vaults)) => {
@@ -472,7 +486,7 @@ impl App {
         Vec::new()
     }
 
-    fn on_vault_opened(&mut self, result: Result<Box<OpenedVault>, String>) -> Vec<Effect> {
+    fn on_vault_opened(&mut self, result: Result<Box<OpenedVault>, ClientError>) -> Vec<Effect> {
         match result {
             Ok(opened) => {
                 let OpenedVault {
@@ -515,7 +529,7 @@ impl App {
         }
     }
 
-    fn on_command_done(&mut self, command: Command, result: Result<String, ErrorDetail>) {
+    fn on_command_done(&mut self, command: Command, result: Result<String, ClientError>) {
         let form_waiting = matches!(&self.mode, Mode::Form(form) if form.sending);
         match result {
             Ok(id) => {
@@ -532,8 +546,8 @@ impl App {
                 }
                 self.info(text);
             }
-            Err(detail) => {
-                let text = describe_error(&detail);
+            Err(error) => {
+                let text = describe_error(&error);
                 match &mut self.mode {
                     Mode::Form(form)
                         if form_waiting && !matches!(command, Command::Delete { .. }) =>
@@ -628,8 +642,8 @@ impl App {
                     return Vec::new();
                 }
                 let mut effects = Vec::new();
+                // Also while disconnected: the session must stop rejoining it.
                 if let Some(old) = self.vault.take()
-                    && self.connection == Connection::Connected
                     && old.ended.is_none()
                 {
                     effects.push(Effect::Leave {
@@ -888,8 +902,17 @@ impl App {
     }
 }
 
+/// A failure as one readable line: the server's message and code when it
+/// sent them, else what went wrong on the way.
+pub fn describe_error(error: &ClientError) -> String {
+    match error.detail() {
+        Some(detail) => describe_detail(&detail),
+        None => error.to_string(),
+    }
+}
+
 /// A server error as one readable line.
-pub fn describe_error(detail: &ErrorDetail) -> String {
+pub fn describe_detail(detail: &ErrorDetail) -> String {
     match detail.code {
         ErrorCode::Forbidden | ErrorCode::Validation | ErrorCode::NotFound => {
             format!("{} ({})", detail.message, detail.code)

@@ -48,7 +48,7 @@ async fn event_loop(
     vault: Option<String>,
 ) -> anyhow::Result<()> {
     let (reports, mut incoming) = mpsc::unbounded_channel::<NetEvent>();
-    let network = Network::start(session.api, session.token, reports);
+    let mut network = Network::start(session.api, session.token, reports);
     let mut app = App::new(session.identity, Utc::now());
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -58,6 +58,7 @@ async fn event_loop(
         for effect in pending.drain(..) {
             network.perform(effect);
         }
+        network.track(app.applied());
         if app.should_quit {
             return Ok(());
         }

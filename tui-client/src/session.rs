@@ -4,8 +4,9 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use syncscript_cli::api::{ApiClient, ApiError};
-use syncscript_cli::store::SessionStore;
+use syncscript_client::ClientError;
+use syncscript_client::api::ApiClient;
+use syncscript_client::store::SessionStore;
 use syncscript_protocol::ErrorCode;
 
 use crate::app::Identity;
@@ -27,7 +28,13 @@ pub struct Args {
     pub vault: Option<String>,
 
     /// A session token (default: the session stored by `syncscript-cli login`).
-    #[arg(long, env = "SYNCSCRIPT_TOKEN", hide_env_values = true)]
+    /// Tokens are URL-safe base64 and may start with `-`.
+    #[arg(
+        long,
+        env = "SYNCSCRIPT_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub token: Option<String>,
 
     /// Log in with this email instead of using a stored session.
@@ -39,7 +46,8 @@ pub struct Args {
         long,
         env = "SYNCSCRIPT_PASSWORD",
         hide_env_values = true,
-        requires = "email"
+        requires = "email",
+        allow_hyphen_values = true
     )]
     pub password: Option<String>,
 }
@@ -83,7 +91,7 @@ pub async fn resolve(args: &Args) -> anyhow::Result<Session> {
             "the session for {} is no longer valid: log in again with `syncscript-cli login`",
             args.server
         ),
-        Err(error @ ApiError::Transport { .. }) => {
+        Err(error @ ClientError::Transport { .. }) => {
             return Err(error).context("is the server running? (start it with `syncscript serve`)");
         }
         Err(error) => return Err(error.into()),
@@ -97,4 +105,24 @@ pub async fn resolve(args: &Args) -> anyhow::Result<Session> {
         api,
         token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_passwords_may_start_with_a_hyphen() {
+        let args = Args::try_parse_from(["syncscript-tui", "--token", "-Ab3_x-9"]).unwrap();
+        assert_eq!(args.token.as_deref(), Some("-Ab3_x-9"));
+        let args = Args::try_parse_from([
+            "syncscript-tui",
+            "--email",
+            "ada@example.org",
+            "--password",
+            "-secret",
+        ])
+        .unwrap();
+        assert_eq!(args.password.as_deref(), Some("-secret"));
+    }
 }

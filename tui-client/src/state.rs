@@ -1,13 +1,15 @@
-//! The live copy of one vault: its sources, the last applied `seq`, the
-//! events that arrived ahead of a missing one, the members (to name people),
+//! The live copy of one vault: its sources, the order of its events (the
+//! last applied `seq` and the events that arrived ahead of a missing one,
+//! kept by `syncscript_client::sequencer`), the members (to name people),
 //! who is watching, and the activity log.
 //!
 //! Everything here is pure and clock-free (the caller passes `now`), so the
 //! catch-up rules of DESIGN.md are tested by feeding event sequences.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
+use syncscript_client::sequencer::{Offered, Sequencer};
 use syncscript_protocol::{
     EventKind, LoggedEvent, Member, PresenceEntry, Role, Source, SourceList, VaultEvent,
 };
@@ -67,10 +69,9 @@ pub struct VaultState {
     pub role: Role,
     pub user_id: String,
     rows: HashMap<String, SourceRow>,
-    /// The seq of the last event applied (or of the snapshot).
-    applied_seq: i64,
-    /// Events received ahead of `applied_seq + 1`, by seq.
-    pending: BTreeMap<i64, VaultEvent>,
+    /// The seq of the last event applied (or of the snapshot), and the
+    /// events received ahead of the next one.
+    sequencer: Sequencer<VaultEvent>,
     /// When the oldest still-missing seq was first noticed missing.
     gap_since: Option<DateTime<Utc>>,
     members: HashMap<String, Member>,
@@ -88,8 +89,7 @@ impl VaultState {
             role,
             user_id: user_id.to_owned(),
             rows: HashMap::new(),
-            applied_seq: 0,
-            pending: BTreeMap::new(),
+            sequencer: Sequencer::new(0),
             gap_since: None,
             members: HashMap::new(),
             presence: Vec::new(),
@@ -100,7 +100,7 @@ impl VaultState {
 
     /// The seq of the last applied event: what a rejoin passes as `since`.
     pub fn applied_seq(&self) -> i64 {
-        self.applied_seq
+        self.sequencer.last()
     }
 
     /// Replaces the table with a snapshot taken at `list.seq`, drops the
@@ -126,10 +126,9 @@ impl VaultState {
                 (row.source.id.clone(), row)
             })
             .collect();
-        self.applied_seq = list.seq;
-        self.pending = self.pending.split_off(&(list.seq + 1));
         self.gap_since = None;
-        self.drain_pending(now);
+        let ready = self.sequencer.reset(list.seq);
+        self.apply_ready(ready, now);
     }
 
     /// Replaces the member list (used to name the creators of rows).
@@ -146,18 +145,17 @@ impl VaultState {
         if event.meta.vault_id != self.vault_id {
             return Applied::OtherVault;
         }
-        let seq = event.meta.seq;
-        if seq <= self.applied_seq || self.pending.contains_key(&seq) {
-            return Applied::Duplicate;
+        match self.sequencer.offer(event.meta.seq, event) {
+            Offered::Duplicate => Applied::Duplicate,
+            Offered::Buffered => {
+                self.gap_since.get_or_insert(now);
+                Applied::Buffered
+            }
+            Offered::Ready(ready) => {
+                self.apply_ready(ready, now);
+                Applied::Applied
+            }
         }
-        if seq > self.applied_seq + 1 {
-            self.pending.insert(seq, event);
-            self.gap_since.get_or_insert(now);
-            return Applied::Buffered;
-        }
-        self.apply_now(event, now);
-        self.drain_pending(now);
-        Applied::Applied
     }
 
     /// Since when a seq has been missing, if one is (events are buffered
@@ -175,27 +173,24 @@ impl VaultState {
 
     /// Number of events waiting behind a missing seq.
     pub fn buffered(&self) -> usize {
-        self.pending.len()
+        self.sequencer.buffered()
     }
 
-    fn drain_pending(&mut self, now: DateTime<Utc>) {
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() != self.applied_seq + 1 {
-                break;
-            }
-            let event = entry.remove();
+    /// Applies events the sequencer released, in order, and notes whether
+    /// a seq is still missing behind them.
+    fn apply_ready(&mut self, ready: Vec<VaultEvent>, now: DateTime<Utc>) {
+        for event in ready {
             self.apply_now(event, now);
         }
-        if self.pending.is_empty() {
-            self.gap_since = None;
-        } else {
+        if self.sequencer.has_gap() {
             self.gap_since.get_or_insert(now);
+        } else {
+            self.gap_since = None;
         }
     }
 
     fn apply_now(&mut self, event: VaultEvent, now: DateTime<Utc>) {
         let meta = event.meta;
-        self.applied_seq = meta.seq;
         let actor = meta.actor.user_name.clone();
         let (action, subject) = match event.kind {
             EventKind::SourceCreated(source) | EventKind::SourceUpdated(source) => {
@@ -267,7 +262,7 @@ impl VaultState {
             let Ok(event) = VaultEvent::from_wire(&logged.name, &logged.payload) else {
                 continue;
             };
-            if event.meta.seq > self.applied_seq
+            if event.meta.seq > self.applied_seq()
                 || self.activity.iter().any(|a| a.seq == event.meta.seq)
             {
                 continue;

@@ -132,12 +132,8 @@ fn render_connection(frame: &mut Frame, app: &App, area: Rect) {
                 .bold(),
             format!(" {error}").fg(Color::DarkGray),
         ],
-        Connection::Refused { reason } => {
-            vec![
-                format!(" ✕ session refused: {reason}")
-                    .fg(Color::Red)
-                    .bold(),
-            ]
+        Connection::Refused { code } => {
+            vec![format!(" ✕ session refused: {code}").fg(Color::Red).bold()]
         }
     };
     if let (Screen::Vault, Some(vault)) = (app.screen, &app.vault) {

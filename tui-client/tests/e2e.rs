@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use syncscript_cli::api::ApiClient;
+use syncscript_client::api::ApiClient;
 use syncscript_protocol::Role;
 use tempfile::TempDir;
 use tokio::net::TcpListener;

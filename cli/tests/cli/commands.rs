@@ -32,7 +32,7 @@ async fn session_mint_prints_a_working_token_and_cookie_without_storing_it() {
         format!("{}/test/realtime?vaultId={vault}", server.url).as_str()
     );
 
-    let api = syncscript_cli::api::ApiClient::new(&server.url, Some(token.to_owned())).unwrap();
+    let api = syncscript_client::api::ApiClient::new(&server.url, Some(token.to_owned())).unwrap();
     assert_eq!(api.me().await.unwrap().email, "viewer@demo.com");
 
     let cookie = minted["cookie"].as_str().unwrap();
@@ -141,7 +141,7 @@ async fn login_whoami_add_source_and_logout() {
 
     cli.ok(&["logout"]).await;
     assert!(cli.fails(&["whoami"]).await.contains("not logged in"));
-    let revoked = syncscript_cli::api::ApiClient::new(&server.url, Some(token))
+    let revoked = syncscript_client::api::ApiClient::new(&server.url, Some(token))
         .unwrap()
         .me()
         .await

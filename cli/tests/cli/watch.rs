@@ -2,7 +2,7 @@
 //! restart; refusals end it with a readable error.
 
 use serde_json::Value;
-use syncscript_cli::api::ApiClient;
+use syncscript_client::api::ApiClient;
 
 use crate::helpers::{CliRunner, Lines, PASSWORD, TestServer, seed};
 

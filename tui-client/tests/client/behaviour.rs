@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use crossterm::event::KeyCode;
-use syncscript_protocol::{EventKind, Joined, Resync, Role, SourceList};
+use syncscript_protocol::{ErrorCode, EventKind, Joined, Resync, Role, SourceList};
 use syncscript_tui::action::{Action, Command, Effect, NetEvent};
 use syncscript_tui::app::{Connection, Mode};
 
@@ -59,7 +59,10 @@ fn every_reconnect_rejoins_since_the_last_applied_seq() {
     let mut app = reconnecting(Role::Owner);
     assert_eq!(app.connection, Connection::Reconnecting { attempt: 3 });
     assert!(!app.joined);
-    assert_eq!(net(&mut app, NetEvent::Opened), [join(5)]);
+    // The Socket.IO session rejoins by itself on every open, from the
+    // applied seq the event loop reports to it.
+    assert!(net(&mut app, NetEvent::Opened).is_empty());
+    assert_eq!(app.applied(), Some((VAULT, 5)));
     assert_eq!(app.connection, Connection::Connected);
 }
 
@@ -184,8 +187,9 @@ fn nothing_is_sent_while_disconnected() {
 #[test]
 fn a_refused_session_stops_the_socket_and_says_so() {
     let mut app = opened(Role::Owner);
-    let effects = net(&mut app, NetEvent::Refused("UNAUTHORIZED".into()));
-    assert_eq!(effects, [Effect::Disconnect]);
+    // The session stops by itself on this refusal: nothing left to do.
+    let effects = net(&mut app, NetEvent::Refused(ErrorCode::Unauthorized));
+    assert!(effects.is_empty());
     assert!(app.notice.is_some());
     // Reconnect reports after the refusal do not hide it.
     net(&mut app, NetEvent::Reconnecting);
@@ -231,8 +235,40 @@ fn quitting() {
 #[test]
 fn a_socket_turned_away_for_another_reason_is_replaced() {
     let mut app = opened(Role::Owner);
+    // The session replaces the socket by itself after this refusal.
     let effects = net(&mut app, NetEvent::Rejected("Invalid namespace".into()));
-    assert_eq!(effects, [Effect::Reconnect]);
+    assert!(effects.is_empty());
     assert_eq!(app.connection, Connection::Reconnecting { attempt: 1 });
-    assert_eq!(net(&mut app, NetEvent::Opened), [join(5)]);
+    assert!(net(&mut app, NetEvent::Opened).is_empty());
+    assert_eq!(app.connection, Connection::Connected);
+    assert_eq!(app.applied(), Some((VAULT, 5)));
+}
+
+#[test]
+fn switching_vaults_while_offline_still_leaves_the_old_room() {
+    let mut app = reconnecting(Role::Owner);
+    key(&mut app, KeyCode::Char('v'));
+    net(
+        &mut app,
+        NetEvent::VaultsLoaded(Ok(vec![syncscript_protocol::VaultSummary {
+            id: "other".into(),
+            name: "Other".into(),
+            role: Role::Viewer,
+            seq: 0,
+            created_by: "u-bo".into(),
+            created_at: now().to_rfc3339(),
+        }])),
+    );
+    // Left even while offline, so that the session stops rejoining it.
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        [
+            Effect::Leave {
+                vault_id: VAULT.into()
+            },
+            Effect::OpenVault {
+                vault_id: "other".into()
+            }
+        ]
+    );
 }

@@ -65,7 +65,8 @@ fn add_form_with_a_validation_error() {
             result: Err(syncscript_protocol::ErrorDetail {
                 code: syncscript_protocol::ErrorCode::Validation,
                 message: "fileUrl must be an http(s) URL".into(),
-            }),
+            }
+            .into()),
         },
     );
     assert_snapshot!(render_to_string(&app, 80, 24));

@@ -12,33 +12,17 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::ClientError;
 
 /// Environment variable that overrides the folder of `sessions.json`.
 pub const CONFIG_DIR_ENV: &str = "SYNCSCRIPT_CONFIG_DIR";
 
 /// File name of the store inside its folder.
 pub const FILE_NAME: &str = "sessions.json";
-
-/// Failure to locate, read or write the sessions file.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot locate a config folder: set {CONFIG_DIR_ENV}")]
-    NoConfigDir,
-    #[error("cannot access {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid sessions file: {source}")]
-    Format {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-}
 
 /// One login kept for one server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,31 +54,36 @@ pub fn server_key(server: &str) -> String {
 }
 
 /// Where the sessions file lives (see the module documentation).
-pub fn default_path() -> Result<PathBuf, StoreError> {
+pub fn default_path() -> Result<PathBuf, ClientError> {
     match std::env::var_os(CONFIG_DIR_ENV) {
         Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(FILE_NAME)),
         _ => dirs::config_dir()
             .map(|dir| dir.join("syncscript").join(FILE_NAME))
-            .ok_or(StoreError::NoConfigDir),
+            .ok_or(ClientError::NoConfigDir),
     }
 }
 
 impl SessionStore {
     /// Opens the store at its default location (an absent file is empty).
-    pub fn open() -> Result<SessionStore, StoreError> {
+    pub fn open() -> Result<SessionStore, ClientError> {
         SessionStore::open_at(default_path()?)
     }
 
     /// Opens the store at `path` (an absent file is empty).
-    pub fn open_at(path: impl Into<PathBuf>) -> Result<SessionStore, StoreError> {
+    pub fn open_at(path: impl Into<PathBuf>) -> Result<SessionStore, ClientError> {
         let path = path.into();
         let file = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StoreError::Format {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ClientError::Format {
                 path: path.clone(),
-                source,
+                source: Arc::new(source),
             })?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => SessionsFile::default(),
-            Err(source) => return Err(StoreError::Io { path, source }),
+            Err(source) => {
+                return Err(ClientError::Io {
+                    path,
+                    source: Arc::new(source),
+                });
+            }
         };
         Ok(SessionStore { path, file })
     }
@@ -110,13 +99,13 @@ impl SessionStore {
     }
 
     /// Keeps `session` for `server` (replacing any previous one) and saves.
-    pub fn put(&mut self, server: &str, session: StoredSession) -> Result<(), StoreError> {
+    pub fn put(&mut self, server: &str, session: StoredSession) -> Result<(), ClientError> {
         self.file.sessions.insert(server_key(server), session);
         self.save()
     }
 
     /// Forgets the session of `server` and saves.
-    pub fn remove(&mut self, server: &str) -> Result<(), StoreError> {
+    pub fn remove(&mut self, server: &str) -> Result<(), ClientError> {
         self.file.sessions.remove(&server_key(server));
         self.save()
     }
@@ -124,17 +113,17 @@ impl SessionStore {
     /// Writes the file through a private temporary file renamed into place,
     /// so that a crash never leaves half a file and no other user can read
     /// a token even for a moment.
-    fn save(&self) -> Result<(), StoreError> {
-        let io = |source| StoreError::Io {
+    fn save(&self) -> Result<(), ClientError> {
+        let io = |source| ClientError::Io {
             path: self.path.clone(),
-            source,
+            source: Arc::new(source),
         };
         if let Some(dir) = self.path.parent() {
             create_private_dir(dir).map_err(io)?;
         }
-        let json = serde_json::to_vec_pretty(&self.file).map_err(|source| StoreError::Format {
+        let json = serde_json::to_vec_pretty(&self.file).map_err(|source| ClientError::Format {
             path: self.path.clone(),
-            source,
+            source: Arc::new(source),
         })?;
         let tmp = self.path.with_extension("json.tmp");
         let mut file = private_file(&tmp).map_err(io)?;
@@ -243,7 +232,7 @@ mod tests {
         std::fs::write(&path, b"not json").unwrap();
         assert!(matches!(
             SessionStore::open_at(&path),
-            Err(StoreError::Format { .. })
+            Err(ClientError::Format { .. })
         ));
     }
 }

@@ -1,69 +1,22 @@
 //! A typed async client of the REST API of DESIGN.md: one method per route,
-//! answers as `syncscript-protocol` types, and failures as [`ApiError`]
-//! (the contract's `{"error": {code, message}}` with its HTTP status).
+//! answers as `syncscript-protocol` types, and failures as [`ClientError`]
+//! (the contract's `{"error": {code, message}}` becomes
+//! [`ClientError::Server`] with its HTTP status and code).
+
+use std::sync::Arc;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use syncscript_protocol::{
-    AddMemberRequest, CreateSourceRequest, ErrorBody, ErrorCode, EventList, Health, LoginRequest,
+    AddMemberRequest, CreateSourceRequest, ErrorBody, EventList, Health, LoginRequest,
     LoginResponse, Member, MemberList, MemberResponse, RenameVaultRequest, Role, SignupRequest,
     Source, SourceList, SourceResponse, UpdateMemberRequest, UpdateSourceRequest, User,
     UserResponse, Vault, VaultDetail, VaultInput, VaultList, VaultResponse, VaultSummary,
 };
 use url::Url;
 
-/// Why an API call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The server answered with the contract's error body.
-    #[error("{code}: {message}")]
-    Server {
-        status: u16,
-        code: ErrorCode,
-        message: String,
-    },
-    /// The server answered with an error status but not the contract's body.
-    #[error("HTTP {status}: {body}")]
-    UnexpectedResponse { status: u16, body: String },
-    /// The server URL cannot be used.
-    #[error("invalid server URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    /// The request could not be sent or its answer not read.
-    #[error("cannot reach {url}: {source}")]
-    Transport {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    /// A success answer whose body is not what the contract says.
-    #[error("unexpected answer from {url}: {source}")]
-    Decode {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-}
-
-impl ApiError {
-    /// The contract's error code, when the server sent one.
-    pub fn code(&self) -> Option<ErrorCode> {
-        match self {
-            ApiError::Server { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-
-    /// The HTTP status of the answer, when there was one.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ApiError::Server { status, .. } | ApiError::UnexpectedResponse { status, .. } => {
-                Some(*status)
-            }
-            _ => None,
-        }
-    }
-}
+use crate::error::ClientError;
 
 /// A client of one server, optionally authenticated with a bearer token.
 #[derive(Debug, Clone)]
@@ -76,8 +29,8 @@ pub struct ApiClient {
 impl ApiClient {
     /// A client of the server at `server_url` (e.g. `http://127.0.0.1:3000`),
     /// sending `token` as `Authorization: Bearer` when given.
-    pub fn new(server_url: &str, token: Option<String>) -> Result<ApiClient, ApiError> {
-        let invalid = |reason: String| ApiError::InvalidUrl {
+    pub fn new(server_url: &str, token: Option<String>) -> Result<ApiClient, ClientError> {
+        let invalid = |reason: String| ClientError::InvalidUrl {
             url: server_url.to_owned(),
             reason,
         };
@@ -87,11 +40,11 @@ impl ApiClient {
             return Err(invalid("expected an http(s) URL".into()));
         }
         let http = reqwest::Client::builder()
-            .user_agent(concat!("syncscript-cli/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("syncscript-client/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|source| ApiError::Transport {
+            .map_err(|source| ClientError::Transport {
                 url: server_url.to_owned(),
-                source,
+                source: Arc::new(source),
             })?;
         Ok(ApiClient { http, base, token })
     }
@@ -126,23 +79,26 @@ impl ApiClient {
         }
     }
 
-    async fn send(&self, path: &str, builder: RequestBuilder) -> Result<Response, ApiError> {
-        let response = builder.send().await.map_err(|source| ApiError::Transport {
-            url: self.url(path),
-            source,
-        })?;
+    async fn send(&self, path: &str, builder: RequestBuilder) -> Result<Response, ClientError> {
+        let response = builder
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: self.url(path),
+                source: Arc::new(source),
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
         let body = response.text().await.unwrap_or_default();
         Err(match serde_json::from_str::<ErrorBody>(&body) {
-            Ok(ErrorBody { error }) => ApiError::Server {
+            Ok(ErrorBody { error }) => ClientError::Server {
                 status: status.as_u16(),
                 code: error.code,
                 message: error.message,
             },
-            Err(_) => ApiError::UnexpectedResponse {
+            Err(_) => ClientError::UnexpectedResponse {
                 status: status.as_u16(),
                 body: if body.is_empty() {
                     status.canonical_reason().unwrap_or("").to_owned()
@@ -157,15 +113,15 @@ impl ApiClient {
         &self,
         path: &str,
         builder: RequestBuilder,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, ClientError> {
         let response = self.send(path, builder).await?;
-        response.json().await.map_err(|source| ApiError::Decode {
+        response.json().await.map_err(|source| ClientError::Decode {
             url: self.url(path),
-            source,
+            source: Arc::new(source),
         })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.json(path, self.request(Method::GET, path)).await
     }
 
@@ -174,17 +130,22 @@ impl ApiClient {
         method: Method,
         path: &str,
         body: &B,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, ClientError> {
         self.json(path, self.request(method, path).json(body)).await
     }
 
-    async fn no_content(&self, method: Method, path: &str) -> Result<(), ApiError> {
+    async fn no_content(&self, method: Method, path: &str) -> Result<(), ClientError> {
         self.send(path, self.request(method, path)).await?;
         Ok(())
     }
 
     /// `POST /api/auth/signup`.
-    pub async fn signup(&self, email: &str, name: &str, password: &str) -> Result<User, ApiError> {
+    pub async fn signup(
+        &self,
+        email: &str,
+        name: &str,
+        password: &str,
+    ) -> Result<User, ClientError> {
         let body = SignupRequest {
             email: email.into(),
             name: name.into(),
@@ -197,7 +158,7 @@ impl ApiClient {
     }
 
     /// `POST /api/auth/login`: the token is in the answer (and nowhere else).
-    pub async fn login(&self, email: &str, password: &str) -> Result<LoginResponse, ApiError> {
+    pub async fn login(&self, email: &str, password: &str) -> Result<LoginResponse, ClientError> {
         let body = LoginRequest {
             email: email.into(),
             password: password.into(),
@@ -206,37 +167,37 @@ impl ApiClient {
     }
 
     /// `POST /api/auth/logout`: revokes this client's session.
-    pub async fn logout(&self) -> Result<(), ApiError> {
+    pub async fn logout(&self) -> Result<(), ClientError> {
         self.no_content(Method::POST, "/api/auth/logout").await
     }
 
     /// `GET /api/me`.
-    pub async fn me(&self) -> Result<User, ApiError> {
+    pub async fn me(&self) -> Result<User, ClientError> {
         let answer: UserResponse = self.get("/api/me").await?;
         Ok(answer.user)
     }
 
     /// `GET /api/vaults`: the caller's vaults.
-    pub async fn list_vaults(&self) -> Result<Vec<VaultSummary>, ApiError> {
+    pub async fn list_vaults(&self) -> Result<Vec<VaultSummary>, ClientError> {
         let answer: VaultList = self.get("/api/vaults").await?;
         Ok(answer.vaults)
     }
 
     /// `POST /api/vaults`: the caller becomes its owner.
-    pub async fn create_vault(&self, name: &str) -> Result<Vault, ApiError> {
+    pub async fn create_vault(&self, name: &str) -> Result<Vault, ClientError> {
         let body = VaultInput { name: name.into() };
         let answer: VaultResponse = self.with_body(Method::POST, "/api/vaults", &body).await?;
         Ok(answer.vault)
     }
 
     /// `GET /api/vaults/{id}`.
-    pub async fn get_vault(&self, vault_id: &str) -> Result<VaultDetail, ApiError> {
+    pub async fn get_vault(&self, vault_id: &str) -> Result<VaultDetail, ClientError> {
         self.get(&format!("/api/vaults/{}", segment(vault_id)))
             .await
     }
 
     /// `PATCH /api/vaults/{id}`.
-    pub async fn rename_vault(&self, vault_id: &str, name: &str) -> Result<Vault, ApiError> {
+    pub async fn rename_vault(&self, vault_id: &str, name: &str) -> Result<Vault, ClientError> {
         let body = RenameVaultRequest {
             name: Some(name.into()),
         };
@@ -246,13 +207,13 @@ impl ApiClient {
     }
 
     /// `DELETE /api/vaults/{id}`.
-    pub async fn delete_vault(&self, vault_id: &str) -> Result<(), ApiError> {
+    pub async fn delete_vault(&self, vault_id: &str) -> Result<(), ClientError> {
         let path = format!("/api/vaults/{}", segment(vault_id));
         self.no_content(Method::DELETE, &path).await
     }
 
     /// `GET /api/vaults/{id}/members`.
-    pub async fn list_members(&self, vault_id: &str) -> Result<Vec<Member>, ApiError> {
+    pub async fn list_members(&self, vault_id: &str) -> Result<Vec<Member>, ClientError> {
         let path = format!("/api/vaults/{}/members", segment(vault_id));
         let answer: MemberList = self.get(&path).await?;
         Ok(answer.members)
@@ -264,7 +225,7 @@ impl ApiClient {
         vault_id: &str,
         email: &str,
         role: Role,
-    ) -> Result<Member, ApiError> {
+    ) -> Result<Member, ClientError> {
         let body = AddMemberRequest {
             email: email.into(),
             role: role.as_str().into(),
@@ -280,7 +241,7 @@ impl ApiClient {
         vault_id: &str,
         user_id: &str,
         role: Role,
-    ) -> Result<Member, ApiError> {
+    ) -> Result<Member, ClientError> {
         let body = UpdateMemberRequest {
             role: Some(role.as_str().into()),
         };
@@ -294,7 +255,7 @@ impl ApiClient {
     }
 
     /// `DELETE /api/vaults/{id}/members/{userId}`.
-    pub async fn remove_member(&self, vault_id: &str, user_id: &str) -> Result<(), ApiError> {
+    pub async fn remove_member(&self, vault_id: &str, user_id: &str) -> Result<(), ClientError> {
         let path = format!(
             "/api/vaults/{}/members/{}",
             segment(vault_id),
@@ -304,7 +265,7 @@ impl ApiClient {
     }
 
     /// `GET /api/vaults/{id}/sources`: the snapshot and its seq.
-    pub async fn list_sources(&self, vault_id: &str) -> Result<SourceList, ApiError> {
+    pub async fn list_sources(&self, vault_id: &str) -> Result<SourceList, ClientError> {
         self.get(&format!("/api/vaults/{}/sources", segment(vault_id)))
             .await
     }
@@ -315,7 +276,7 @@ impl ApiClient {
         vault_id: &str,
         title: &str,
         file_url: &str,
-    ) -> Result<Source, ApiError> {
+    ) -> Result<Source, ClientError> {
         let body = CreateSourceRequest {
             title: title.into(),
             file_url: file_url.into(),
@@ -326,7 +287,7 @@ impl ApiClient {
     }
 
     /// `GET /api/sources/{id}`.
-    pub async fn get_source(&self, source_id: &str) -> Result<Source, ApiError> {
+    pub async fn get_source(&self, source_id: &str) -> Result<Source, ClientError> {
         let answer: SourceResponse = self
             .get(&format!("/api/sources/{}", segment(source_id)))
             .await?;
@@ -338,14 +299,14 @@ impl ApiClient {
         &self,
         source_id: &str,
         changes: &UpdateSourceRequest,
-    ) -> Result<Source, ApiError> {
+    ) -> Result<Source, ClientError> {
         let path = format!("/api/sources/{}", segment(source_id));
         let answer: SourceResponse = self.with_body(Method::PATCH, &path, changes).await?;
         Ok(answer.source)
     }
 
     /// `DELETE /api/sources/{id}`.
-    pub async fn delete_source(&self, source_id: &str) -> Result<(), ApiError> {
+    pub async fn delete_source(&self, source_id: &str) -> Result<(), ClientError> {
         let path = format!("/api/sources/{}", segment(source_id));
         self.no_content(Method::DELETE, &path).await
     }
@@ -356,7 +317,7 @@ impl ApiClient {
         vault_id: &str,
         since: Option<i64>,
         limit: Option<i64>,
-    ) -> Result<EventList, ApiError> {
+    ) -> Result<EventList, ClientError> {
         let path = format!("/api/vaults/{}/events", segment(vault_id));
         let mut query = Vec::new();
         if let Some(since) = since {
@@ -370,12 +331,12 @@ impl ApiClient {
     }
 
     /// `GET /healthz`.
-    pub async fn healthz(&self) -> Result<Health, ApiError> {
+    pub async fn healthz(&self) -> Result<Health, ClientError> {
         self.get("/healthz").await
     }
 
     /// `GET /readyz`.
-    pub async fn readyz(&self) -> Result<Health, ApiError> {
+    pub async fn readyz(&self) -> Result<Health, ClientError> {
         self.get("/readyz").await
     }
 }
@@ -403,19 +364,7 @@ mod tests {
         assert_eq!(client.server_url(), "http://127.0.0.1:3000");
         assert!(matches!(
             ApiClient::new("ftp://x", None),
-            Err(ApiError::InvalidUrl { .. })
+            Err(ClientError::InvalidUrl { .. })
         ));
-    }
-
-    #[test]
-    fn server_errors_display_as_code_and_message() {
-        let error = ApiError::Server {
-            status: 403,
-            code: ErrorCode::Forbidden,
-            message: "Insufficient permissions".into(),
-        };
-        assert_eq!(error.to_string(), "FORBIDDEN: Insufficient permissions");
-        assert_eq!(error.code(), Some(ErrorCode::Forbidden));
-        assert_eq!(error.status(), Some(403));
     }
 }

@@ -1,0 +1,17 @@
+//! `syncscript-client`: what the SyncScript CLI and terminal client share to
+//! talk to a server.
+//!
+//! - [`api`]: a typed client of the REST API;
+//! - [`store`]: the logins kept per server in `sessions.json`;
+//! - [`sequencer`]: the one ordering of a vault's sequenced events by seq;
+//! - [`socket`]: the one Socket.IO session (joins, rejoins with `since`,
+//!   commands with acks, and the rule for refused connections);
+//! - [`ClientError`]: the one error type, keeping the server's error code.
+
+pub mod api;
+pub mod error;
+pub mod sequencer;
+pub mod socket;
+pub mod store;
+
+pub use error::ClientError;
