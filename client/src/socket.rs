@@ -245,8 +245,10 @@ impl Session {
 
 /// How one connection ended.
 enum End {
-    /// Stop the session (final refusal, closed, or every handle dropped).
-    Stop,
+    /// Stop the session (final refusal, closed, or every handle dropped);
+    /// `closed` is told once the connection is down, when
+    /// [`Session::close`] asked.
+    Stop { closed: Option<oneshot::Sender<()>> },
     /// Connect again with a new client after a back-off.
     Retry,
 }
@@ -291,7 +293,12 @@ impl Task {
                 }
             };
             match end {
-                End::Stop => return,
+                End::Stop { closed } => {
+                    if let Some(closed) = closed {
+                        let _ = closed.send(());
+                    }
+                    return;
+                }
                 End::Retry => {
                     if !self.back_off(delay).await {
                         return;
@@ -313,6 +320,18 @@ impl Task {
         let mut opened = false;
         loop {
             tokio::select! {
+                // Requests first: a join asked for before the socket opened
+                // is then known when the open is handled, and is part of
+                // the joins it reports.
+                biased;
+                request = self.requests.recv() => {
+                    let Some(request) = request else {
+                        return (End::Stop { closed: None }, opened);
+                    };
+                    if let Some(end) = self.handle(client, open, request).await {
+                        return (end, opened);
+                    }
+                }
                 item = raw.recv() => {
                     // The client holds the senders: the channel outlives it.
                     let Some(item) = item else { return (End::Retry, opened) };
@@ -333,7 +352,7 @@ impl Task {
                         Raw::Error(payload) => {
                             let report = error_report(payload);
                             let end = match &report {
-                                Incoming::Refused(_) => Some(End::Stop),
+                                Incoming::Refused(_) => Some(End::Stop { closed: None }),
                                 Incoming::Rejected { .. } => Some(End::Retry),
                                 _ => None,
                             };
@@ -357,12 +376,6 @@ impl Task {
                             }
                             self.report(report);
                         }
-                    }
-                }
-                request = self.requests.recv() => {
-                    let Some(request) = request else { return (End::Stop, opened) };
-                    if !self.handle(client, open, request).await {
-                        return (End::Stop, opened);
                     }
                 }
             }
@@ -389,8 +402,8 @@ impl Task {
         }
     }
 
-    /// Handles one request on a connected client; `false` stops the session.
-    async fn handle(&mut self, client: &Client, open: bool, request: Request) -> bool {
+    /// Handles one request on a connected client; `Some` ends the connection.
+    async fn handle(&mut self, client: &Client, open: bool, request: Request) -> Option<End> {
         match request {
             Request::Join { vault_id, since } => {
                 self.joins.insert(vault_id.clone(), since);
@@ -416,7 +429,7 @@ impl Task {
             } => {
                 if !open {
                     let _ = answer.send(Err(ClientError::NotConnected));
-                    return true;
+                    return None;
                 }
                 let on_ack = answer.clone();
                 let sent = client
@@ -432,13 +445,9 @@ impl Task {
                     }));
                 }
             }
-            Request::Close { done } => {
-                let _ = client.disconnect().await;
-                let _ = done.send(());
-                return false;
-            }
+            Request::Close { done } => return Some(End::Stop { closed: Some(done) }),
         }
-        true
+        None
     }
 
     /// Waits `delay` before the next connection while still taking
