@@ -1,4 +1,4 @@
-//! A typed async client of the REST API of DESIGN.md: one method per route,
+//! A typed async client of the REST API of docs/protocol.md: one method per route,
 //! answers as `syncscript-protocol` types, and failures as [`ClientError`]
 //! (the contract's `{"error": {code, message}}` becomes
 //! [`ClientError::Server`] with its HTTP status and code).

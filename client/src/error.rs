@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use syncscript_protocol::{ErrorCode, ErrorDetail};
 
-use crate::store::CONFIG_DIR_ENV;
 
 /// Why a client call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,9 +45,10 @@ pub enum ClientError {
         #[source]
         source: Arc<reqwest::Error>,
     },
-    /// Neither the environment nor the platform names a config folder.
-    #[error("cannot locate a config folder: set {CONFIG_DIR_ENV}")]
-    NoConfigDir,
+    /// Neither the environment (the variable `env`) nor the platform names
+    /// a config folder.
+    #[error("cannot locate a config folder: set {env}")]
+    NoConfigDir { env: &'static str },
     /// The sessions file cannot be read or written.
     #[error("cannot access {path}: {source}")]
     Io {

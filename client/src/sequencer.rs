@@ -1,5 +1,5 @@
-//! Puts a vault's sequenced events back in order (DESIGN.md's catch-up
-//! rules): remembers the last seq applied, ignores duplicates (seq ≤ last,
+//! Puts a vault's sequenced events back in order (the catch-up rules of
+//! docs/protocol.md): remembers the last seq applied, ignores duplicates (seq ≤ last,
 //! or already held), holds early arrivals until the gap before them is
 //! filled, and releases contiguous runs. A resync (or a fresh snapshot)
 //! resets it to a new head.

@@ -59,7 +59,9 @@ pub fn default_path() -> Result<PathBuf, ClientError> {
         Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(FILE_NAME)),
         _ => dirs::config_dir()
             .map(|dir| dir.join("syncscript").join(FILE_NAME))
-            .ok_or(ClientError::NoConfigDir),
+            .ok_or(ClientError::NoConfigDir {
+                env: CONFIG_DIR_ENV,
+            }),
     }
 }
 

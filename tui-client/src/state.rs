@@ -4,7 +4,7 @@
 //! who is watching, and the activity log.
 //!
 //! Everything here is pure and clock-free (the caller passes `now`), so the
-//! catch-up rules of DESIGN.md are tested by feeding event sequences.
+//! catch-up rules of docs/protocol.md are tested by feeding event sequences.
 
 use std::collections::{HashMap, VecDeque};
 

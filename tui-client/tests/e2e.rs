@@ -1,5 +1,5 @@
 //! End to end: the real `syncscript-tui` binary in tmux against a real
-//! server started in this process, with sources added by the real
+//! server started in this process (`syncscript_testkit::TestApp`), with sources added by the real
 //! `syncscript-cli` binary. The screen is read with `tmux capture-pane -p`,
 //! polled until a deadline.
 //!
@@ -12,103 +12,21 @@ use std::time::{Duration, Instant};
 
 use syncscript_client::api::ApiClient;
 use syncscript_protocol::Role;
+use syncscript_testkit::{Backend, PASSWORD, TestApp};
 use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How long a step that does not measure latency may take.
 const PATIENCE: Duration = Duration::from_secs(15);
-/// DESIGN.md: a change shows on other members' screens within a second.
+/// A change shows on other members' screens within a second.
 const LIVE: Duration = Duration::from_secs(1);
 /// How often the screen is read while waiting.
 const POLL: Duration = Duration::from_millis(25);
-const PASSWORD: &str = "correct horse battery";
 
-/// A server in this process, restartable on the same port and database.
-struct TestServer {
-    addr: std::net::SocketAddr,
-    url: String,
-    database_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-    _data: TempDir,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        let data = tempfile::tempdir().unwrap();
-        let database_url = format!("sqlite://{}/db.sqlite", data.path().display());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut server = TestServer {
-            addr,
-            url: format!("http://{addr}"),
-            database_url,
-            shutdown: None,
-            task: None,
-            _data: data,
-        };
-        server.serve(listener);
-        server
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        let (tx, rx) = oneshot::channel::<()>();
-        let config = syncscript::Config::new(self.database_url.clone());
-        self.shutdown = Some(tx);
-        self.task = Some(tokio::spawn(syncscript::run(
-            listener,
-            config,
-            async move {
-                let _ = rx.await;
-            },
-        )));
-    }
-
-    async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(PATIENCE, task)
-                .await
-                .expect("the server stops in time")
-                .unwrap()
-                .unwrap();
-        }
-    }
-
-    async fn restart(&mut self) {
-        let deadline = Instant::now() + PATIENCE;
-        let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(listener) => break listener,
-                Err(error) if Instant::now() < deadline => {
-                    eprintln!("rebinding {}: {error}", self.addr);
-                    tokio::time::sleep(POLL).await;
-                }
-                Err(error) => panic!("cannot rebind {}: {error}", self.addr),
-            }
-        };
-        self.serve(listener);
-    }
-
-    /// Signs a user up and logs them in.
-    async fn user(&self, email: &str, name: &str) -> ApiClient {
-        let api = ApiClient::new(&self.url, None).unwrap();
-        api.signup(email, name, PASSWORD).await.unwrap();
-        let login = api.login(email, PASSWORD).await.unwrap();
-        api.with_token(Some(login.token))
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
+/// Signs a user up and returns an API client logged in as them.
+async fn user(server: &TestApp, email: &str, name: &str) -> ApiClient {
+    server.signup(email, name).await;
+    let login = server.login(email, PASSWORD).await;
+    ApiClient::new(&server.base, Some(login.token)).unwrap()
 }
 
 /// A private tmux server (its own socket), killed when dropped.
@@ -229,11 +147,11 @@ fn cli_binary() -> PathBuf {
 }
 
 /// `syncscript-cli add-source`, as `api`'s user.
-fn add_source(server: &TestServer, api: &ApiClient, vault_id: &str, title: &str) {
+fn add_source(server: &TestApp, api: &ApiClient, vault_id: &str, title: &str) {
     let config = tempfile::tempdir().unwrap();
     let output = Command::new(cli_binary())
         .env("SYNCSCRIPT_CONFIG_DIR", config.path())
-        .args(["--server", &server.url])
+        .args(["--server", &server.base])
         // `=`: a token may start with `-`.
         .arg(format!("--token={}", api.token().unwrap()))
         .args(["add-source", "--vault", vault_id, "--title", title])
@@ -247,18 +165,13 @@ fn add_source(server: &TestServer, api: &ApiClient, vault_id: &str, title: &str)
     );
 }
 
-fn tui_command(
-    server: &TestServer,
-    api: &ApiClient,
-    vault_id: &str,
-    config: &TempDir,
-) -> Vec<String> {
+fn tui_command(server: &TestApp, api: &ApiClient, vault_id: &str, config: &TempDir) -> Vec<String> {
     vec![
         "env".into(),
         format!("SYNCSCRIPT_CONFIG_DIR={}", config.path().display()),
         tui_binary().display().to_string(),
         "--server".into(),
-        server.url.clone(),
+        server.base.clone(),
         // `=`: a token may start with `-`.
         format!("--token={}", api.token().unwrap()),
         "--vault".into(),
@@ -268,9 +181,9 @@ fn tui_command(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_updates_reconnect_after_restart_and_viewer_refusal() {
-    let mut server = TestServer::start().await;
-    let owner = server.user("ada@example.org", "Ada Owner").await;
-    let viewer = server.user("cy@example.org", "Cy Viewer").await;
+    let mut server = TestApp::spawn(Backend::Sqlite).await;
+    let owner = user(&server, "ada@example.org", "Ada Owner").await;
+    let viewer = user(&server, "cy@example.org", "Cy Viewer").await;
     let vault = owner.create_vault("Reading group").await.unwrap();
     owner
         .add_member(&vault.id, "cy@example.org", Role::Viewer)
@@ -339,7 +252,7 @@ async fn live_updates_reconnect_after_restart_and_viewer_refusal() {
 
     // Back on the same port and database; a source is added at once, most
     // likely before the clients are back: they must catch up by themselves.
-    server.restart().await;
+    server.start_again().await;
     add_source(&server, &owner, &vault.id, "Time, Clocks, and the Ordering");
     for name in ["owner", "viewer"] {
         let screen = tmux

@@ -2,11 +2,12 @@
 
 use syncscript_protocol::ErrorCode;
 
-use crate::helpers::{CliRunner, PASSWORD, TestServer, seed};
+use crate::helpers::{CliRunner, PASSWORD, api_as, seed};
+use syncscript_testkit::{Backend, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_mint_prints_a_working_token_and_cookie_without_storing_it() {
-    let server = TestServer::start().await;
+    let server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
     let vault = seed(&cli).await;
 
@@ -29,15 +30,15 @@ async fn session_mint_prints_a_working_token_and_cookie_without_storing_it() {
     );
     assert_eq!(
         minted["testPageUrl"],
-        format!("{}/test/realtime?vaultId={vault}", server.url).as_str()
+        format!("{}/test/realtime?vaultId={vault}", server.base).as_str()
     );
 
-    let api = syncscript_client::api::ApiClient::new(&server.url, Some(token.to_owned())).unwrap();
+    let api = syncscript_client::api::ApiClient::new(&server.base, Some(token.to_owned())).unwrap();
     assert_eq!(api.me().await.unwrap().email, "viewer@demo.com");
 
     let cookie = minted["cookie"].as_str().unwrap();
     let response = reqwest::Client::new()
-        .get(format!("{}/api/me", server.url))
+        .get(format!("{}/api/me", server.base))
         .header("cookie", cookie)
         .send()
         .await
@@ -64,7 +65,7 @@ async fn session_mint_prints_a_working_token_and_cookie_without_storing_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_whoami_add_source_and_logout() {
-    let server = TestServer::start().await;
+    let server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
     let vault = seed(&cli).await;
 
@@ -84,7 +85,7 @@ async fn login_whoami_add_source_and_logout() {
         assert_eq!(mode, 0o600);
     }
     let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    let token = stored["sessions"][server.url.as_str()]["token"]
+    let token = stored["sessions"][server.base.as_str()]["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -108,7 +109,7 @@ async fn login_whoami_add_source_and_logout() {
         ])
         .await;
     let source_id = added["source"]["id"].as_str().unwrap().to_owned();
-    let owner = server.login("owner@demo.com").await;
+    let owner = api_as(&server, "owner@demo.com").await;
     let sources = owner.list_sources(&vault).await.unwrap().sources;
     let source = sources.iter().find(|s| s.id == source_id).unwrap();
     assert_eq!(source.title, "From the CLI");
@@ -141,7 +142,7 @@ async fn login_whoami_add_source_and_logout() {
 
     cli.ok(&["logout"]).await;
     assert!(cli.fails(&["whoami"]).await.contains("not logged in"));
-    let revoked = syncscript_client::api::ApiClient::new(&server.url, Some(token))
+    let revoked = syncscript_client::api::ApiClient::new(&server.base, Some(token))
         .unwrap()
         .me()
         .await
@@ -151,15 +152,10 @@ async fn login_whoami_add_source_and_logout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_and_member_commands_manage_a_new_vault() {
-    let server = TestServer::start().await;
+    let server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
     seed(&cli).await;
-    let owner = server
-        .login("owner@demo.com")
-        .await
-        .token()
-        .unwrap()
-        .to_owned();
+    let owner = server.login("owner@demo.com", PASSWORD).await.token;
 
     let created = cli
         .json(&[
@@ -219,13 +215,13 @@ async fn vault_and_member_commands_manage_a_new_vault() {
         "--token", &owner, "member", "remove", "--vault", &vault, "--user", &viewer_id,
     ])
     .await;
-    let api = server.login("owner@demo.com").await;
+    let api = api_as(&server, "owner@demo.com").await;
     assert_eq!(api.list_members(&vault).await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_reported_as_code_and_message() {
-    let server = TestServer::start().await;
+    let server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
     let vault = seed(&cli).await;
 
@@ -258,12 +254,7 @@ async fn server_errors_are_reported_as_code_and_message() {
     assert!(stderr.starts_with("error: NOT_FOUND: "), "{stderr}");
 
     // A non-member cannot tell the vault exists.
-    let outsider = server
-        .login("outsider@demo.com")
-        .await
-        .token()
-        .unwrap()
-        .to_owned();
+    let outsider = server.login("outsider@demo.com", PASSWORD).await.token;
     let stderr = cli
         .fails(&["--token", &outsider, "vault", "show", "--vault", &vault])
         .await;
@@ -280,12 +271,7 @@ async fn server_errors_are_reported_as_code_and_message() {
         .await;
     assert!(stderr.starts_with("error: UNAUTHORIZED: "), "{stderr}");
 
-    let owner = server
-        .login("owner@demo.com")
-        .await
-        .token()
-        .unwrap()
-        .to_owned();
+    let owner = server.login("owner@demo.com", PASSWORD).await.token;
     let stderr = cli
         .fails(&[
             "--token",

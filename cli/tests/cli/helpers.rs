@@ -1,16 +1,16 @@
-//! The test server, the CLI runner and line readers shared by the tests.
+//! The CLI runner and line readers shared by the tests; the server is
+//! `syncscript_testkit::TestApp`.
 
-use std::net::SocketAddr;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 use syncscript_client::api::ApiClient;
+use syncscript_testkit::TestApp;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// How long any single expected thing may take.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
@@ -18,109 +18,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// The seed's default password.
 pub const PASSWORD: &str = "demo-password";
 
-/// A server running in this process, restartable on the same port and
-/// database file.
-///
-/// Each instance runs on its own tokio runtime, dropped once `run` returns:
-/// like a process exit, that also ends the connections the server leaves
-/// behind (upgraded websockets outlive axum's graceful shutdown).
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub url: String,
-    database_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    stopped: Option<oneshot::Receiver<anyhow::Result<()>>>,
-    _data: TempDir,
-}
-
-impl TestServer {
-    /// Starts a server on a free port with a fresh database.
-    pub async fn start() -> TestServer {
-        let data = tempfile::tempdir().unwrap();
-        let database_url = format!("sqlite://{}/db.sqlite", data.path().display());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut server = TestServer {
-            addr,
-            url: format!("http://{addr}"),
-            database_url,
-            shutdown: None,
-            stopped: None,
-            _data: data,
-        };
-        server.serve(listener);
-        server
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        let listener = listener.into_std().unwrap();
-        let config = syncscript::Config::new(self.database_url.clone());
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let (stopped_tx, stopped_rx) = oneshot::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let result = runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener)?;
-                let shutdown = async move {
-                    let _ = shutdown_rx.await;
-                };
-                syncscript::run(listener, config, shutdown).await
-            });
-            runtime.shutdown_timeout(TIMEOUT);
-            let _ = stopped_tx.send(result);
-        });
-        self.shutdown = Some(shutdown_tx);
-        self.stopped = Some(stopped_rx);
-    }
-
-    /// Shuts the server down gracefully and waits until it has stopped.
-    pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(stopped) = self.stopped.take() {
-            tokio::time::timeout(TIMEOUT, stopped)
-                .await
-                .expect("server did not stop in time")
-                .unwrap()
-                .unwrap();
-        }
-    }
-
-    /// Starts a new server instance on the same port and database.
-    pub async fn restart(&mut self) {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(listener) => break listener,
-                Err(error) if tokio::time::Instant::now() < deadline => {
-                    eprintln!("rebinding {}: {error}", self.addr);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(error) => panic!("cannot rebind {}: {error}", self.addr),
-            }
-        };
-        self.serve(listener);
-    }
-
-    /// An API client logged in as `email` (with the seed's password).
-    pub async fn login(&self, email: &str) -> ApiClient {
-        let api = ApiClient::new(&self.url, None).unwrap();
-        let login = api.login(email, PASSWORD).await.unwrap();
-        api.with_token(Some(login.token))
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
+/// An API client logged in as `email` (with the seed's password).
+pub async fn api_as(server: &TestApp, email: &str) -> ApiClient {
+    let login = server.login(email, PASSWORD).await;
+    ApiClient::new(&server.base, Some(login.token)).unwrap()
 }
 
 /// Runs the real binary against one server with its own config folder.
@@ -130,9 +31,9 @@ pub struct CliRunner {
 }
 
 impl CliRunner {
-    pub fn new(server: &TestServer) -> CliRunner {
+    pub fn new(server: &TestApp) -> CliRunner {
         CliRunner {
-            server: server.url.clone(),
+            server: server.base.clone(),
             config: tempfile::tempdir().unwrap(),
         }
     }

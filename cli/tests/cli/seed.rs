@@ -1,11 +1,12 @@
 //! `seed` creates the demo data once; a second run changes nothing.
 
-use crate::helpers::{CliRunner, TestServer};
+use crate::helpers::{CliRunner, api_as};
+use syncscript_testkit::{Backend, TestApp};
 
 /// What the seed is responsible for, as the API sees it.
-async fn snapshot(server: &TestServer, demo_vault: &str) -> (usize, usize, usize, i64, usize) {
-    let owner = server.login("owner@demo.com").await;
-    let outsider = server.login("outsider@demo.com").await;
+async fn snapshot(server: &TestApp, demo_vault: &str) -> (usize, usize, usize, i64, usize) {
+    let owner = api_as(&server, "owner@demo.com").await;
+    let outsider = api_as(&server, "outsider@demo.com").await;
     let vaults = owner.list_vaults().await.unwrap();
     let members = owner.list_members(demo_vault).await.unwrap();
     let sources = owner.list_sources(demo_vault).await.unwrap();
@@ -21,7 +22,7 @@ async fn snapshot(server: &TestServer, demo_vault: &str) -> (usize, usize, usize
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_twice_creates_the_demo_once() {
-    let server = TestServer::start().await;
+    let server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
 
     let first = cli.ok(&["seed"]).await;
@@ -41,7 +42,7 @@ async fn seed_twice_creates_the_demo_once() {
             "missing {expected:?} in:\n{first}"
         );
     }
-    let owner = server.login("owner@demo.com").await;
+    let owner = api_as(&server, "owner@demo.com").await;
     let vaults = owner.list_vaults().await.unwrap();
     assert_eq!(vaults.len(), 1);
     let demo = &vaults[0];

@@ -4,7 +4,8 @@
 use serde_json::Value;
 use syncscript_client::api::ApiClient;
 
-use crate::helpers::{CliRunner, Lines, PASSWORD, TestServer, seed};
+use crate::helpers::{CliRunner, Lines, PASSWORD, api_as, seed};
+use syncscript_testkit::{Backend, TestApp};
 
 /// Adds a source as `api` and returns its id.
 async fn add_source(api: &ApiClient, vault: &str, title: &str) -> String {
@@ -25,7 +26,7 @@ async fn expect_event(watcher: &mut Lines, name: &str, seq: i64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn watch_prints_every_event_once_in_order_across_a_server_restart() {
-    let mut server = TestServer::start().await;
+    let mut server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
     let vault = seed(&cli).await;
     cli.ok(&[
@@ -36,7 +37,7 @@ async fn watch_prints_every_event_once_in_order_across_a_server_restart() {
         PASSWORD,
     ])
     .await;
-    let owner = server.login("owner@demo.com").await;
+    let owner = api_as(&server, "owner@demo.com").await;
     let head = owner.get_vault(&vault).await.unwrap().seq;
 
     // Without --since the watch starts at the head: the seed's events are
@@ -65,8 +66,8 @@ async fn watch_prints_every_event_once_in_order_across_a_server_restart() {
     // Restart: same port, same database. Events made as soon as the new
     // instance is up, possibly before the watcher is back, must arrive too.
     server.stop().await;
-    server.restart().await;
-    let owner = server.login("owner@demo.com").await;
+    server.start_again().await;
+    let owner = api_as(&server, "owner@demo.com").await;
     let mut expected = head + 3;
     for title in ["After restart 1", "After restart 2", "After restart 3"] {
         add_source(&owner, &vault, title).await;
@@ -97,11 +98,11 @@ async fn watch_prints_every_event_once_in_order_across_a_server_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn watch_since_replays_the_log_and_exits_3_when_removed() {
-    let server = TestServer::start().await;
+    let server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
     let vault = seed(&cli).await;
-    let owner = server.login("owner@demo.com").await;
-    let viewer = server.login("viewer@demo.com").await;
+    let owner = api_as(&server, "owner@demo.com").await;
+    let viewer = api_as(&server, "viewer@demo.com").await;
     let viewer_token = viewer.token().unwrap().to_owned();
     let viewer_id = viewer.me().await.unwrap().id;
     let log = owner.list_events(&vault, Some(0), None).await.unwrap();
@@ -133,7 +134,7 @@ async fn watch_since_replays_the_log_and_exits_3_when_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_refusals_exit_non_zero_with_the_reason() {
-    let server = TestServer::start().await;
+    let server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
     let vault = seed(&cli).await;
 
@@ -152,12 +153,7 @@ async fn watch_refusals_exit_non_zero_with_the_reason() {
     assert!(stderr.starts_with("error: UNAUTHORIZED: "), "{stderr}");
 
     // A non-member: the join is refused.
-    let outsider = server
-        .login("outsider@demo.com")
-        .await
-        .token()
-        .unwrap()
-        .to_owned();
+    let outsider = server.login("outsider@demo.com", PASSWORD).await.token;
     let stderr = cli
         .fails(&[
             "--token", &outsider, "watch", "--vault", &vault, "--since", "0",
@@ -177,7 +173,7 @@ async fn watch_refusals_exit_non_zero_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_pretty_prints_one_readable_line_per_event() {
-    let server = TestServer::start().await;
+    let server = TestApp::spawn(Backend::Sqlite).await;
     let cli = CliRunner::new(&server);
     let vault = seed(&cli).await;
     cli.ok(&["login", "--email", "owner@demo.com", "--password", PASSWORD])
