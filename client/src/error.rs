@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use syncscript_protocol::{ErrorCode, ErrorDetail};
 
-
 /// Why a client call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
