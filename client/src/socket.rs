@@ -57,8 +57,8 @@ use crate::sequencer::Sequenced;
 
 /// How long a command waits for its ack.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
-/// rust_socketio's own reconnect back-off, in milliseconds (PITFALLS: 100–500
-/// ms puts a client back in its rooms in about 0.7 s).
+/// rust_socketio's own reconnect back-off, in milliseconds (100–500 ms was
+/// measured to put a client back in its rooms in about 0.7 s).
 const RECONNECT_DELAY_MS: (u64, u64) = (100, 500);
 /// Back-off of the connections this task makes itself (after a failed
 /// first connection or a transient refusal), doubled up to the maximum.

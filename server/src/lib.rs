@@ -29,18 +29,20 @@ use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
 use tower_http::trace::TraceLayer;
 
 pub use config::{Config, MAX_BODY_BYTES};
 pub use state::AppState;
 
 /// Builds the router (REST, OpenAPI, health) with the Socket.IO layer on
-/// the same service, and returns it with the state its handlers share.
-pub fn app(pools: db::Pools, config: Config) -> (Router, AppState) {
+/// the same service, and returns it with the state its handlers share and
+/// the handle of the presence task (to stop before the pools close).
+pub fn app(pools: db::Pools, config: Config) -> (Router, AppState, AbortHandle) {
     let (core, presence_requests) = state::Core::new(pools, config);
     let (layer, io) = realtime::layer(core.clone());
     let rooms = realtime::rooms::Rooms::new(io);
-    realtime::presence::spawn(core.db.clone(), rooms.clone(), presence_requests);
+    let presence = realtime::presence::spawn(core.db.clone(), rooms.clone(), presence_requests);
     let state = AppState { core, rooms };
     let (api, _) = openapi::router().split_for_parts();
     let router = api
@@ -60,7 +62,7 @@ pub fn app(pools: db::Pools, config: Config) -> (Router, AppState) {
         .with_state(state.clone());
     // The test page's `/socket.io/*.js` routes must answer before the
     // Socket.IO layer, which claims every `/socket.io/` path.
-    (testpage::wrap(router), state)
+    (testpage::wrap(router), state, presence)
 }
 
 /// Connects to the database, runs the migrations and serves `listener`
@@ -72,7 +74,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pools = db::connect(&config.database_url).await?;
     db::migrate(&config.database_url).await?;
-    let (router, state) = app(pools.clone(), config);
+    let (router, state, presence) = app(pools.clone(), config);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "syncscript listening on http://{addr}");
     let (stop_accepting, stop) = tokio::sync::oneshot::channel();
@@ -96,6 +98,7 @@ pub async fn run(
             rooms.close_all().await;
         })
         .await?;
+    presence.abort();
     pools.close().await;
     Ok(())
 }

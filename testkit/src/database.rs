@@ -71,6 +71,16 @@ impl TestDatabase {
             }
         }
     }
+
+    /// The URL for a second pool on the server's database, which must exist
+    /// already (the server created it).
+    pub fn existing_url(&self) -> String {
+        if self.url.starts_with("sqlite:") {
+            format!("{}?mode=rw", self.url)
+        } else {
+            self.url.clone()
+        }
+    }
 }
 
 impl Drop for TestDatabase {
@@ -100,16 +110,4 @@ impl Drop for TestDatabase {
 
 fn uuid_simple() -> String {
     uuid::Uuid::now_v7().simple().to_string()
-}
-
-impl TestDatabase {
-    /// The URL for a second pool on the server's database, which must exist
-    /// already (the server created it).
-    pub fn existing_url(&self) -> String {
-        if self.url.starts_with("sqlite:") {
-            format!("{}?mode=rw", self.url)
-        } else {
-            self.url.clone()
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! The SyncScript server for tests: started in this process on a free port
 //! over a fresh SQLite file or PostgreSQL database ([`TestApp`]), with
 //! helpers named after the routes they call, so that tests read as intent.
-//! The server, CLI and terminal-client test suites all use it.
+//! The server, client, CLI and terminal-client test suites all use it.
 
 mod app;
 mod database;

@@ -5,8 +5,8 @@ use syncscript_testkit::{Backend, TestApp};
 
 /// What the seed is responsible for, as the API sees it.
 async fn snapshot(server: &TestApp, demo_vault: &str) -> (usize, usize, usize, i64, usize) {
-    let owner = api_as(&server, "owner@demo.com").await;
-    let outsider = api_as(&server, "outsider@demo.com").await;
+    let owner = api_as(server, "owner@demo.com").await;
+    let outsider = api_as(server, "outsider@demo.com").await;
     let vaults = owner.list_vaults().await.unwrap();
     let members = owner.list_members(demo_vault).await.unwrap();
     let sources = owner.list_sources(demo_vault).await.unwrap();

@@ -5,18 +5,17 @@
 //! Every command is answered, whatever its payload: through the ack when
 //! the client asked for one, otherwise through an `error` event on failure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::StateNotFound;
-use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, StateNotFound, TryData};
 use socketioxide::handler::{FromMessageParts, Value as Packet};
 use socketioxide::socket::Socket;
 use socketioxide::{SendError, SocketError, SocketIo};
-use std::sync::Arc;
 use syncscript_protocol::{
     CreateSourceCommand, CreateSourceRequest, DeleteAck, DeleteSourceCommand, Joined, Left, Resync,
     Role, SourceAck, UpdateSourceCommand, UpdateSourceRequest, ack_err, ack_ok,
@@ -263,6 +262,12 @@ async fn join_vault<A: Adapter>(
         .ok_or_else(access_denied)?;
     let rooms = [vault_room(&vault_id), member_room(&vault_id, &user_id)];
     socket.join(rooms.clone());
+    // A client that disconnected during the check has had its rooms
+    // cleared already: joining now would leave entries for a gone socket.
+    if !socket.connected() {
+        socket.leave(rooms);
+        return Err(JoinFailure::Gone(SendFailure::Closed));
+    }
     let joined: Result<Joined, JoinFailure> = async {
         let role = permissions::member_role(&state.db, &vault_id, &user_id)
             .await?
@@ -327,7 +332,14 @@ enum SendFailure {
 
 impl SendFailure {
     fn log<A: Adapter>(&self, socket: &SocketRef<A>) {
-        tracing::debug!(sid = %socket.id, failure = ?self, "join not completed: the client went away");
+        match self {
+            SendFailure::Closed => {
+                tracing::debug!(sid = %socket.id, "join not completed: the client disconnected");
+            }
+            SendFailure::Stalled => {
+                tracing::info!(sid = %socket.id, "join not completed: the client stopped reading");
+            }
+        }
     }
 }
 

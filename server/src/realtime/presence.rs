@@ -20,9 +20,14 @@ use crate::realtime::rooms::Rooms;
 /// Delay that coalesces bursts of presence changes into one signal.
 const PRESENCE_DEBOUNCE: Duration = Duration::from_millis(50);
 
-/// Starts the task that answers presence requests; it ends when every
-/// requester is gone.
-pub fn spawn(db: AnyPool, rooms: Rooms, mut requests: mpsc::UnboundedReceiver<String>) {
+/// Starts the task that answers presence requests. The server aborts it
+/// before it closes its database pool (the task's own `Rooms` keeps the
+/// requests channel open, so it would not end by itself).
+pub fn spawn(
+    db: AnyPool,
+    rooms: Rooms,
+    mut requests: mpsc::UnboundedReceiver<String>,
+) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         while let Some(first) = requests.recv().await {
             tokio::time::sleep(PRESENCE_DEBOUNCE).await;
@@ -30,15 +35,16 @@ pub fn spawn(db: AnyPool, rooms: Rooms, mut requests: mpsc::UnboundedReceiver<St
             while let Ok(vault_id) = requests.try_recv() {
                 due.insert(vault_id);
             }
-            // One vault after the other: a later signal never overtakes an
-            // earlier one for the same vault.
+            // Batches run one after the other, so a later signal never
+            // overtakes an earlier one for the same vault.
             for vault_id in due {
                 if let Err(error) = send(&db, &rooms, &vault_id).await {
                     tracing::warn!(%error, %vault_id, "could not compute presence");
                 }
             }
         }
-    });
+    })
+    .abort_handle()
 }
 
 /// Counts each member's watchers and signals the result to the vault's room.
