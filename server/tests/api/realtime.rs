@@ -349,15 +349,7 @@ async fn outsiders_joining_in_a_loop_receive_nothing_of_the_vault(backend: Backe
     let app = TestApp::spawn(backend).await;
     let team = app.team().await;
     let v = &team.vault.id;
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/vaults/{v}/members/{}", team.viewer.id),
-            Some(&team.owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.remove_member(&team.owner, v, &team.viewer).await;
     let mut outsider = SocketBuilder::new(&app)
         .token(&team.outsider.token)
         .connect()
@@ -949,15 +941,7 @@ async fn removed_member_is_evicted_live(backend: Backend) {
     viewer_polling.join_ok(v).await;
     let mut contributor = watch(&app, &team.contributor, v).await;
 
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/vaults/{v}/members/{}", team.viewer.id),
-            Some(&team.owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.remove_member(&team.owner, v, &team.viewer).await;
     for socket in [&mut viewer, &mut viewer_polling] {
         let removed = socket.next_event("vault:removed", WAIT).await;
         assert_eq!(removed["vaultId"], *v);
