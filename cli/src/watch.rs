@@ -168,6 +168,15 @@ impl Watcher<'_> {
                 eprintln!("watch: present: {}", who.join(", "));
             }
             Incoming::Left(left) => eprintln!("watch: left vault {}", left.vault_id),
+            // The session rejoins by itself when the head is ahead.
+            Incoming::Head(head) if head.seq > self.sequencer.last() => {
+                eprintln!(
+                    "watch: the vault is at seq {}, beyond seq {}: catching up",
+                    head.seq,
+                    self.sequencer.last()
+                );
+            }
+            Incoming::Head(_) => {}
             // The only command sent is the join: its failure ends the watch.
             Incoming::Error(error) if !self.joined => bail!("{}: {}", error.code, error.message),
             Incoming::Error(error) => {

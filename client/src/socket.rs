@@ -14,6 +14,8 @@
 //!   reconnect, it joins every vault joined through [`Session::join`] again,
 //!   with `since` = the last seq the application reported as applied
 //!   ([`Session::applied`]), so the server replays exactly what was missed;
+//!   it also joins again that way when a `vault:head` signal announces a
+//!   seq beyond the last applied one (an event it missed);
 //! - commands ([`Session::command`]) wait for their ack at most
 //!   [`ACK_TIMEOUT`]: rust_socketio's acks never time out on their own, and
 //!   their payload arrives one array level deeper than an event's;
@@ -47,8 +49,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use syncscript_protocol::{
-    ErrorCode, ErrorDetail, JoinRequest, Joined, Left, Presence, Removed, Resync, commands, names,
-    parse_ack, signals,
+    ErrorCode, ErrorDetail, Head, JoinRequest, Joined, Left, Presence, Removed, Resync, commands,
+    names, parse_ack, signals,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -100,6 +102,9 @@ pub enum Incoming {
     Removed(Removed),
     /// `vault:resync`: `since` is too old, refetch the snapshot.
     Resync(Resync),
+    /// `vault:head`: the vault's head on the server. When it is ahead of
+    /// the last applied seq the session has already rejoined with `since`.
+    Head(Head),
     /// `presence`.
     Presence(Presence),
     /// An `error` event: a failed join or leave, or a command sent without
@@ -374,7 +379,14 @@ impl Task {
                                 }
                                 _ => {}
                             }
+                            let behind = match &report {
+                                Incoming::Head(head) => self.behind(head),
+                                _ => None,
+                            };
                             self.report(report);
+                            if let Some(join) = behind {
+                                self.emit(client, commands::VAULT_JOIN, &join).await;
+                            }
                         }
                     }
                 }
@@ -477,6 +489,16 @@ impl Task {
                 },
             }
         }
+    }
+
+    /// The join that catches up with an announced head this session has
+    /// not applied yet (an event it missed).
+    fn behind(&self, head: &Head) -> Option<JoinRequest> {
+        let since = *self.joins.get(&head.vault_id)?;
+        (since < head.seq).then(|| JoinRequest {
+            vault_id: head.vault_id.clone(),
+            since: Some(since),
+        })
     }
 
     fn applied(&mut self, vault_id: &str, seq: i64) {
@@ -604,6 +626,7 @@ fn event_report(name: String, payload: Value) -> Incoming {
         signals::VAULT_LEFT => parse(&payload).map(Incoming::Left),
         signals::VAULT_REMOVED => parse(&payload).map(Incoming::Removed),
         signals::VAULT_RESYNC => parse(&payload).map(Incoming::Resync),
+        signals::VAULT_HEAD => parse(&payload).map(Incoming::Head),
         signals::PRESENCE => parse(&payload).map(Incoming::Presence),
         event if names::ALL.contains(&event) => {
             let vault_id = payload.get("vaultId").and_then(Value::as_str);

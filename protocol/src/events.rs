@@ -46,15 +46,17 @@ pub mod signals {
     pub const VAULT_LEFT: &str = "vault:left";
     pub const VAULT_REMOVED: &str = "vault:removed";
     pub const VAULT_RESYNC: &str = "vault:resync";
+    pub const VAULT_HEAD: &str = "vault:head";
     pub const PRESENCE: &str = "presence";
     pub const ERROR: &str = "error";
 
     /// Every signal name.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 7] = [
         VAULT_JOINED,
         VAULT_LEFT,
         VAULT_REMOVED,
         VAULT_RESYNC,
+        VAULT_HEAD,
         PRESENCE,
         ERROR,
     ];
@@ -142,6 +144,16 @@ pub struct Removed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resync {
+    pub vault_id: String,
+    pub seq: i64,
+}
+
+/// `vault:head`: the vault's last committed seq, announced by the node a
+/// socket is connected to; a client whose last applied seq is lower missed
+/// an event and rejoins with `since`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Head {
     pub vault_id: String,
     pub seq: i64,
 }

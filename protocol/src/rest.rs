@@ -239,6 +239,15 @@ pub struct EventList {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
+    /// `ok`, or `unavailable` when a dependency is unreachable.
     pub status: String,
+    /// The node that answered (its `--node-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// `ok` or `unreachable` (readiness only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// `ok` or `unreachable` when the node runs with Redis (readiness only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
 }

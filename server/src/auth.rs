@@ -2,6 +2,7 @@
 //! [`Session`] extractor that authenticates every other request by bearer
 //! token or session cookie (with the Origin check for cookie mutations).
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use argon2::Argon2;
@@ -142,6 +143,27 @@ pub async fn lookup_session<'e>(
     .fetch_optional(db)
     .await?;
     Ok(row.map(|(session_id, id, email, name)| (session_id, SessionUser { id, email, name })))
+}
+
+/// The live sessions of the members of a vault: the sockets that may
+/// receive its events (checked when rooms cannot be trusted to be current,
+/// see `realtime::rooms`).
+pub async fn live_member_sessions<'e>(
+    db: impl Executor<'e, Database = Any>,
+    vault_id: &str,
+) -> Result<HashSet<String>, AppError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        r#"SELECT s.id FROM sessions s
+           JOIN vault_users m ON m.user_id = s.user_id
+           JOIN vaults v ON v.id = m.vault_id
+           WHERE m.vault_id = $1 AND v.deleted_at IS NULL
+             AND s.revoked_at IS NULL AND s.expires_at > $2"#,
+    )
+    .bind(vault_id)
+    .bind(db::now())
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 impl FromRequestParts<AppState> for Session {

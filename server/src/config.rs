@@ -71,6 +71,21 @@ pub struct ServeArgs {
     /// vault are always replayable).
     #[arg(long, env = "SYNCSCRIPT_REPLAY_WINDOW", default_value = "24h", value_parser = humantime::parse_duration)]
     pub replay_window: Duration,
+
+    /// Redis server shared by several nodes (`redis://host:6379`): switches
+    /// the Socket.IO adapter to Redis, so that rooms span every node. The
+    /// in-process adapter (one node) is used without it.
+    #[arg(long, env = "SYNCSCRIPT_REDIS_URL")]
+    pub redis_url: Option<Url>,
+
+    /// This node's name in logs and metrics (default: a random id, logged at start).
+    #[arg(long, env = "SYNCSCRIPT_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// How often each vault room of this node is checked for events it may
+    /// have missed (`vault:head`), e.g. `5s`.
+    #[arg(long, env = "SYNCSCRIPT_HEAD_SWEEP", default_value = "5s", value_parser = positive_duration)]
+    pub head_sweep: Duration,
 }
 
 /// What the server needs to run, independent of how it was given.
@@ -83,6 +98,12 @@ pub struct Config {
     pub replay_window: Duration,
     /// Events of a vault that stay replayable whatever their age.
     pub replay_min_events: i64,
+    /// The Redis server of a cluster; `None` for one node.
+    pub redis_url: Option<Url>,
+    /// This node's name in logs and metrics.
+    pub node_id: String,
+    /// Period of the `vault:head` sweep.
+    pub head_sweep: Duration,
 }
 
 impl Config {
@@ -95,8 +116,25 @@ impl Config {
             public_url: None,
             replay_window: Duration::from_secs(24 * 3600),
             replay_min_events: 1000,
+            redis_url: None,
+            node_id: random_node_id(),
+            head_sweep: Duration::from_secs(5),
         }
     }
+}
+
+/// A duration longer than zero (a period).
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err("must be longer than zero".into()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// A short random node name, `node-` and 8 hex digits.
+fn random_node_id() -> String {
+    format!("node-{:08x}", rand::random::<u32>())
 }
 
 impl From<ServeArgs> for Config {
@@ -106,6 +144,9 @@ impl From<ServeArgs> for Config {
             signup_enabled: !args.no_signup,
             public_url: args.public_url,
             replay_window: args.replay_window,
+            redis_url: args.redis_url,
+            node_id: args.node_id.unwrap_or_else(random_node_id),
+            head_sweep: args.head_sweep,
             ..Config::new(args.database.database_url)
         }
     }

@@ -11,13 +11,14 @@
 //!
 //! [`Rooms::broadcast`]: crate::realtime::rooms::Rooms::broadcast
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use chrono::Utc;
 use sqlx::{Any, AnyConnection, Executor, Transaction};
-use syncscript_protocol::{Actor, EventKind, EventMeta, LoggedEvent, VaultEvent, vault_room};
+use syncscript_protocol::{Actor, EventKind, EventMeta, LoggedEvent, VaultEvent};
 
-use crate::auth::SessionUser;
+use crate::auth::{self, SessionUser};
 use crate::db;
 use crate::error::AppError;
 use crate::permissions::{self, Action};
@@ -102,14 +103,17 @@ impl Mutation {
         .execute(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
+        let vault_id = &event.meta.vault_id;
         state
             .rooms
-            .broadcast(
-                vault_room(&event.meta.vault_id),
+            .broadcast_to_vault(
+                vault_id,
                 event.name(),
                 &event.payload(),
+                auth::live_member_sessions(&state.db, vault_id),
             )
             .await;
+        state.heads.delivered(vault_id, event.meta.seq);
         state.metrics.events_published.inc();
         Ok(event)
     }
@@ -137,6 +141,28 @@ pub async fn head<'e>(
             .await?;
     head.map(|(seq,)| seq)
         .ok_or_else(|| AppError::NotFound("Vault not found".into()))
+}
+
+/// The head seq of each of `vault_ids` that is not deleted, in one query
+/// per 500 vaults.
+pub async fn heads(
+    db: &sqlx::AnyPool,
+    vault_ids: &[String],
+) -> Result<HashMap<String, i64>, AppError> {
+    let mut heads = HashMap::with_capacity(vault_ids.len());
+    for chunk in vault_ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, event_seq FROM vaults WHERE deleted_at IS NULL AND id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+        for vault_id in chunk {
+            query = query.bind(vault_id);
+        }
+        heads.extend(query.fetch_all(db).await?);
+    }
+    Ok(heads)
 }
 
 /// Up to `limit` logged events with seq > `since`, oldest first.

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::error::{AppError, Json};
 use crate::metrics::Metrics;
+use crate::realtime::cluster::Link;
 use crate::realtime::rooms::Rooms;
 use crate::state::AppState;
 
@@ -27,39 +28,45 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, description = "Alive", body = Health)))]
-pub async fn healthz() -> Json<Health> {
+pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
+        node: Some(state.config.node_id.clone()),
         database: None,
+        redis: None,
     })
 }
 
-/// Readiness: the database answers a query.
+/// Readiness: the database answers a query and, in a cluster, Redis
+/// answers this node's pings.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "A dependency is unreachable", body = Health),
+        (status = 503, description = "A dependency is unreachable; the body names it", body = Health),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match sqlx::query("SELECT 1").execute(&state.db).await {
-        Ok(_) => (
-            StatusCode::OK,
-            Json(Health {
-                status: "ok".into(),
-                database: Some("ok".into()),
-            }),
-        ),
+    let database = match sqlx::query("SELECT 1").execute(&state.db).await {
+        Ok(_) => true,
         Err(error) => {
             tracing::warn!(%error, "readiness check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "unavailable".into(),
-                    database: Some("unreachable".into()),
-                }),
-            )
+            false
         }
-    }
+    };
+    let redis = state.link.as_ref().map(Link::is_up);
+    let ready = database && redis != Some(false);
+    let word = |up: bool| if up { "ok" } else { "unreachable" }.to_owned();
+    let health = Health {
+        status: if ready { "ok" } else { "unavailable" }.into(),
+        node: Some(state.config.node_id.clone()),
+        database: Some(word(database)),
+        redis: redis.map(word),
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(health))
 }
 
 /// Prometheus text exposition of this node's metrics.

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::serve::ListenerExt;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -35,15 +35,39 @@ use tower_http::trace::TraceLayer;
 pub use config::{Config, MAX_BODY_BYTES};
 pub use state::AppState;
 
+/// The background tasks of a node, stopped before its pools close.
+pub struct Background(Vec<AbortHandle>);
+
+impl Background {
+    /// Stops every task.
+    pub fn stop(self) {
+        for task in self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// Builds the router (REST, OpenAPI, health) with the Socket.IO layer on
 /// the same service, and returns it with the state its handlers share and
-/// the handle of the presence task (to stop before the pools close).
-pub fn app(pools: db::Pools, config: Config) -> (Router, AppState, AbortHandle) {
+/// the node's background tasks (presence, `vault:head`, the Redis link).
+pub async fn app(
+    pools: db::Pools,
+    config: Config,
+) -> anyhow::Result<(Router, AppState, Background)> {
     let (core, presence_requests) = state::Core::new(pools, config);
-    let (layer, io) = realtime::layer(core.clone());
-    let rooms = realtime::rooms::Rooms::new(io);
-    let presence = realtime::presence::spawn(core.db.clone(), rooms.clone(), presence_requests);
-    let state = AppState { core, rooms };
+    let realtime = realtime::start(core.clone()).await?;
+    let rooms = realtime.rooms;
+    let mut tasks = vec![
+        realtime::presence::spawn(core.db.clone(), rooms.clone(), presence_requests),
+        realtime::heads::spawn(core.clone(), rooms.clone(), realtime.link.clone()),
+    ];
+    tasks.extend(realtime.monitor);
+    let state = AppState {
+        core,
+        rooms,
+        link: realtime.link,
+    };
+    let node = state.config.node_id.clone();
     let (api, _) = openapi::router().split_for_parts();
     let router = api
         .route(
@@ -56,17 +80,22 @@ pub fn app(pools: db::Pools, config: Config) -> (Router, AppState, AbortHandle) 
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
-        ))
-        .layer(layer)
-        .layer(TraceLayer::new_for_http())
+        ));
+    let router = (realtime.attach)(router)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
+                tracing::info_span!("request", %node, method = %request.method(), uri = %request.uri())
+            }),
+        )
         .with_state(state.clone());
     // The test page's `/socket.io/*.js` routes must answer before the
     // Socket.IO layer, which claims every `/socket.io/` path.
-    (testpage::wrap(router), state, presence)
+    Ok((testpage::wrap(router), state, Background(tasks)))
 }
 
-/// Connects to the database, runs the migrations and serves `listener`
-/// until `shutdown` resolves, then closes every socket and the pool.
+/// Connects to the database (and Redis), runs the migrations and serves
+/// `listener` until `shutdown` resolves, then closes every socket and the
+/// pool.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -74,9 +103,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pools = db::connect(&config.database_url).await?;
     db::migrate(&config.database_url).await?;
-    let (router, state, presence) = app(pools.clone(), config);
+    let node = config.node_id.clone();
+    let (router, state, background) = app(pools.clone(), config).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "syncscript listening on http://{addr}");
+    tracing::info!(%addr, %node, "syncscript listening on http://{addr}");
     let (stop_accepting, stop) = tokio::sync::oneshot::channel();
     let (port_closed, closed) = tokio::sync::oneshot::channel();
     let listener = ClosingListener::new(listener, stop, port_closed).tap_io(|tcp| {
@@ -98,7 +128,7 @@ pub async fn run(
             rooms.close_all().await;
         })
         .await?;
-    presence.abort();
+    background.stop();
     pools.close().await;
     Ok(())
 }

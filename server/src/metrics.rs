@@ -2,6 +2,7 @@
 //! events published, connected sockets. `GET /metrics` (in `health`)
 //! renders them.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -22,7 +23,8 @@ pub struct HttpLabels {
 }
 
 /// One server's metrics (a registry of its own, so several servers in one
-/// process — the tests — do not mix their numbers).
+/// process — the tests — do not mix their numbers), each labelled with the
+/// node's name.
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
@@ -31,9 +33,13 @@ pub struct Metrics {
     sockets: Gauge,
 }
 
-impl Default for Metrics {
-    fn default() -> Metrics {
-        let mut registry = Registry::with_prefix("syncscript");
+impl Metrics {
+    /// The metrics of the node named `node_id`.
+    pub fn new(node_id: &str) -> Metrics {
+        let mut registry = Registry::with_prefix_and_labels(
+            "syncscript",
+            [(Cow::Borrowed("node"), Cow::Owned(node_id.to_owned()))].into_iter(),
+        );
         let http_requests = Family::<HttpLabels, Counter>::default();
         let events_published = Counter::default();
         let sockets = Gauge::default();

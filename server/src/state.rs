@@ -9,6 +9,8 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::db::Pools;
 use crate::metrics::Metrics;
+use crate::realtime::cluster::Link;
+use crate::realtime::heads::Heads;
 use crate::realtime::rooms::Rooms;
 
 /// Everything but the Socket.IO handle: what exists before the Socket.IO
@@ -23,6 +25,8 @@ pub struct Core {
     pub writer: AnyPool,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    /// The heads this node published or announced (`vault:head`).
+    pub heads: Arc<Heads>,
     /// Vaults whose watchers changed: the presence task coalesces them into
     /// one `presence` signal per vault.
     presence: mpsc::UnboundedSender<String>,
@@ -36,8 +40,9 @@ impl Core {
         let core = Core {
             db: pools.read,
             writer: pools.write,
+            metrics: Arc::new(Metrics::new(&config.node_id)),
             config: Arc::new(config),
-            metrics: Arc::default(),
+            heads: Arc::default(),
             presence,
         };
         (core, requests)
@@ -51,12 +56,13 @@ impl Core {
     }
 }
 
-/// What a REST handler needs: the core and the rooms through which
-/// committed events are published.
+/// What a REST handler needs: the core, the rooms through which committed
+/// events are published, and with Redis the link's health.
 #[derive(Clone)]
 pub struct AppState {
     pub core: Core,
     pub rooms: Rooms,
+    pub link: Option<Link>,
 }
 
 impl std::ops::Deref for AppState {

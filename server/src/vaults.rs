@@ -14,7 +14,6 @@ use crate::auth::{Session, validate_name};
 use crate::db;
 use crate::error::{AppError, Json, Path, Query, parse_id};
 use crate::events::{self, Mutation, detached};
-use crate::members;
 use crate::permissions::{self, Action};
 use crate::state::AppState;
 
@@ -240,14 +239,7 @@ pub async fn delete_vault(
     // request goes.
     detached(async move {
         mutation.commit(&state, EventKind::VaultDeleted).await?;
-        let members = members::list(&state.db, &id).await.unwrap_or_else(|error| {
-            tracing::warn!(%error, vault_id = %id, "deleted vault's members unreadable");
-            Vec::new()
-        });
-        state
-            .rooms
-            .close_vault(&id, members.into_iter().map(|member| member.user_id))
-            .await;
+        state.rooms.close_vault(&id).await;
         Ok(())
     })
     .await?;

@@ -3,8 +3,12 @@
 //! helpers named after the routes they call, so that tests read as intent.
 //! The server, client, CLI and terminal-client test suites all use it.
 
+mod api;
 mod app;
+mod cluster;
 mod database;
 
-pub use app::{PASSWORD, Team, TestApp, TestUser};
+pub use api::{Api, PASSWORD, Team, TestUser};
+pub use app::TestApp;
+pub use cluster::{Cluster, Node, Redis};
 pub use database::{Backend, TestDatabase, postgres_admin_url};

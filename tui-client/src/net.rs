@@ -196,7 +196,8 @@ pub fn net_event(item: Incoming) -> Option<NetEvent> {
         Incoming::Resync(resync) => NetEvent::Resync(resync),
         Incoming::Presence(presence) => NetEvent::Presence(presence),
         Incoming::Error(detail) => NetEvent::ServerError(detail),
-        Incoming::Left(_) | Incoming::Unknown { .. } => return None,
+        // The session itself rejoins when an announced head is ahead.
+        Incoming::Left(_) | Incoming::Head(_) | Incoming::Unknown { .. } => return None,
     })
 }
 

@@ -4,7 +4,8 @@
 // storage), shows one vault's sources live through the official
 // socket.io-client, and makes the catch-up visible: a snapshot with its seq,
 // then `vault:join {vaultId, since}`, events applied strictly in seq order,
-// duplicates ignored, gaps refilled by joining again with `since`.
+// duplicates ignored, gaps refilled by joining again with `since` (a gap is
+// seen from a later event, or from a `vault:head` beyond the last applied seq).
 
 const SEQUENCED_EVENTS = [
   'source:created', 'source:updated', 'source:deleted',
@@ -473,6 +474,14 @@ function connectSocket() {
     log({ event: 'vault:joined', seq: joined.seq, note: `head seq ${joined.seq}, role ${joined.role}` });
     renderRole();
     renderConnected();
+    checkGap();
+  });
+  socket.on('vault:head', (head) => {
+    if (!head || head.vaultId !== state.vaultId || typeof head.seq !== 'number') return;
+    if (head.seq > state.seq) {
+      log({ event: 'vault:head', seq: head.seq, kind: 'catch-up', note: `the vault is at seq ${head.seq}: catching up` });
+    }
+    state.head = Math.max(state.head, head.seq);
     checkGap();
   });
   socket.on('vault:left', (left) => {

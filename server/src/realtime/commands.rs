@@ -26,24 +26,10 @@ use crate::auth::SessionUser;
 use crate::error::{AppError, parse_id};
 use crate::events;
 use crate::permissions;
-use crate::realtime::rooms::{Rooms, member_room};
+use crate::realtime::identity::{self, Identity};
+use crate::realtime::rooms::{Rooms, watcher_room};
 use crate::sources;
 use crate::state::{AppState, Core};
-
-/// Who a socket belongs to: stored in its extensions at the handshake.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub session_id: String,
-    pub user: SessionUser,
-}
-
-/// The identity stored by [`register`].
-fn identity<A: Adapter>(socket: &SocketRef<A>) -> Result<Identity, AppError> {
-    socket
-        .extensions
-        .get::<Identity>()
-        .ok_or_else(|| AppError::Unauthorized("Socket is not authenticated".into()))
-}
 
 /// Gives an authenticated socket its identity and its command handlers.
 pub fn register<A: Adapter>(socket: &SocketRef<A>, identity: Identity) {
@@ -94,6 +80,7 @@ impl<A: Adapter> FromMessageParts<A> for Command<A> {
             state: AppState {
                 core,
                 rooms: Rooms::new(io),
+                link: None,
             },
         })
     }
@@ -139,7 +126,7 @@ impl<A: Adapter> Command<A> {
         F: Future<Output = Result<T, AppError>>,
     {
         let result = match parse_command::<C>(name, expected, payload)
-            .and_then(|command| Ok((command, identity(&self.socket)?.user)))
+            .and_then(|command| Ok((command, identity::of(&self.socket)?.user)))
         {
             Ok((command, user)) => run(self.state.clone(), user, command).await,
             Err(error) => Err(error),
@@ -255,12 +242,15 @@ async fn join_vault<A: Adapter>(
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<Joined, JoinFailure> {
     let (vault_id, since) = parse_join(payload)?;
-    let user_id = identity(socket)?.user.id;
+    let user_id = identity::of(socket)?.user.id;
     let access_denied = || AppError::Forbidden("Access denied to vault".into());
     permissions::member_role(&state.db, &vault_id, &user_id)
         .await?
         .ok_or_else(access_denied)?;
-    let rooms = [vault_room(&vault_id), member_room(&vault_id, &user_id)];
+    let rooms = [
+        vault_room(&vault_id),
+        watcher_room(&vault_id, &user_id, &socket.id.to_string()),
+    ];
     socket.join(rooms.clone());
     // A client that disconnected during the check has had its rooms
     // cleared already: joining now would leave entries for a gone socket.
@@ -376,12 +366,12 @@ async fn leave<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>
     let parsed = raw_id
         .ok_or_else(|| bad_payload(commands::VAULT_LEAVE, "a vault id"))
         .and_then(|id| parse_id(id, "vault"))
-        .and_then(|id| Ok((id, identity(&command.socket)?)));
+        .and_then(|id| Ok((id, identity::of(&command.socket)?)));
     match parsed {
         Ok((vault_id, identity)) => {
             command.socket.leave([
                 vault_room(&vault_id),
-                member_room(&vault_id, &identity.user.id),
+                watcher_room(&vault_id, &identity.user.id, &command.socket.id.to_string()),
             ]);
             let left = Left { vault_id };
             emit(&command.socket, signals::VAULT_LEFT, &left);
@@ -480,7 +470,7 @@ async fn viewer_of_payload_vault<A: Adapter>(
     state: &AppState,
     payload: &Value,
 ) -> Result<bool, AppError> {
-    let user = identity(socket)?.user;
+    let user = identity::of(socket)?.user;
     let named = payload
         .get("vaultId")
         .or_else(|| payload.get("source").and_then(|s| s.get("vaultId")))

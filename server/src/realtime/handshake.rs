@@ -8,7 +8,8 @@ use syncscript_protocol::{ErrorCode, session_room, user_room};
 
 use crate::auth;
 use crate::error::AppError;
-use crate::realtime::commands::{self, Identity};
+use crate::realtime::commands;
+use crate::realtime::identity::Identity;
 use crate::state::Core;
 
 /// The handshake's refusal; its `Display` is what the client's

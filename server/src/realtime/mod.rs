@@ -3,43 +3,94 @@
 //!   sets it up (identity, its `user:` and `session:` rooms, handlers);
 //! - [`commands`]: what a socket may send (join with catch-up, leave, the
 //!   source commands, forged server events) and its disconnect;
-//! - [`rooms`]: room operations that REST handlers and the publish path
-//!   call (broadcast, eviction, logout, closing a deleted vault);
-//! - [`presence`]: the coalesced `presence` signal.
+//! - [`rooms`]: room operations that REST handlers, the publish path and
+//!   the background tasks call (broadcast, eviction, logout, closing a
+//!   deleted vault, watcher counts);
+//! - [`presence`]: the coalesced `presence` signal;
+//! - [`heads`]: the `vault:head` signal;
+//! - [`cluster`]: the Redis driver of the adapter that spreads rooms over
+//!   several nodes, and the health of the link to Redis.
 //!
-//! Rooms carry all the cross-socket state, so that the same code keeps
-//! working when an adapter spreads rooms over several nodes:
-//! `user:{userId}` and `session:{sessionId}` (every socket of a user or a
-//! session), `vault:{vaultId}` (the watchers of a vault, where events are
-//! published) and `vault:{vaultId}:user:{userId}` (one user's watchers of one
-//! vault, for eviction and presence counts). Handlers are generic over the
-//! adapter.
+//! Rooms carry all the cross-socket state, so that the same code works on
+//! one node and on many: `user:{userId}` and `session:{sessionId}` (every
+//! socket of a user or a session), `vault:{vaultId}` (the watchers of a
+//! vault, where events are published) and
+//! `vault:{vaultId}:watcher:{userId}:{socketId}` (one socket watching one
+//! vault, for presence counts). Handlers are generic over the adapter.
 
+pub mod cluster;
 pub mod commands;
 pub mod handshake;
+pub mod heads;
+pub mod identity;
 pub mod presence;
 pub mod rooms;
 
+use axum::Router;
 use socketioxide::SocketIo;
-use socketioxide::adapter::LocalAdapter;
+use socketioxide::adapter::{Emitter, LocalAdapter};
 use socketioxide::handler::ConnectHandler;
-use socketioxide::layer::SocketIoLayer;
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
-use crate::state::Core;
+use crate::realtime::cluster::{Link, RedisDriver};
+use crate::realtime::rooms::{ADAPTER_TIMEOUT, Rooms};
+use crate::state::{AppState, Core};
+
+/// The Socket.IO adapter of a node in a cluster.
+type RedisAdapter = CustomRedisAdapter<Emitter, RedisDriver>;
 
 /// Packets a socket may have queued; catch-up waits for room beyond it.
 const SOCKET_BUFFER: usize = 1024;
 
-/// Builds the Socket.IO layer and handle on the in-process adapter, with
-/// the `/` namespace's handlers.
-pub fn layer(core: Core) -> (SocketIoLayer, SocketIo) {
-    let (layer, io) = SocketIo::builder()
-        .with_state(core)
-        .max_buffer_size(SOCKET_BUFFER)
+/// Socket.IO for one node: the layer to put on the router, the rooms, and
+/// with Redis the link's health and the task that watches it.
+pub struct Realtime {
+    /// Puts the Socket.IO layer on the router.
+    pub attach: Box<dyn FnOnce(Router<AppState>) -> Router<AppState> + Send>,
+    pub rooms: Rooms,
+    pub link: Option<Link>,
+    pub monitor: Option<tokio::task::AbortHandle>,
+}
+
+/// Builds Socket.IO on the in-process adapter, or on the Redis adapter when
+/// `core.config.redis_url` is set, with the `/` namespace's handlers.
+pub async fn start(core: Core) -> anyhow::Result<Realtime> {
+    let builder = SocketIo::builder()
+        .with_state(core.clone())
+        .max_buffer_size(SOCKET_BUFFER);
+    let Some(url) = core.config.redis_url.clone() else {
+        let (layer, io) = builder.build_layer();
+        io.ns(
+            "/",
+            handshake::on_connect::<LocalAdapter>.with(handshake::authenticate::<LocalAdapter>),
+        );
+        return Ok(Realtime {
+            attach: Box::new(move |router| router.layer(layer)),
+            rooms: Rooms::new(io),
+            link: None,
+            monitor: None,
+        });
+    };
+    let (driver, link, monitor) = cluster::connect(&url).await?;
+    // Remote requests (fetching rooms) wait for every node's answer no
+    // longer than a room operation may take.
+    let config = RedisAdapterConfig::new()
+        .with_request_timeout(ADAPTER_TIMEOUT)
+        .with_prefix("syncscript");
+    let (layer, io) = builder
+        .with_adapter::<RedisAdapter>(RedisAdapterCtr::new_with_driver(driver, config))
         .build_layer();
-    io.ns(
-        "/",
-        handshake::on_connect::<LocalAdapter>.with(handshake::authenticate::<LocalAdapter>),
-    );
-    (layer, io)
+    let handler =
+        handshake::on_connect::<RedisAdapter>.with(handshake::authenticate::<RedisAdapter>);
+    io.ns("/", handler).await.map_err(|error| {
+        monitor.abort();
+        anyhow::anyhow!("cannot subscribe to the cluster's Redis channels: {error}")
+    })?;
+    tracing::info!(node = %core.config.node_id, %url, "rooms span every node through Redis");
+    Ok(Realtime {
+        attach: Box::new(move |router| router.layer(layer)),
+        rooms: Rooms::new(io),
+        link: Some(link),
+        monitor: Some(monitor),
+    })
 }

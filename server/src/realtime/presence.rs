@@ -4,15 +4,17 @@
 //! for a signal ([`Core::request_presence`](crate::state::Core)); this task
 //! coalesces the requests of a short window into one signal per vault, so a
 //! reconnect storm sends one signal, not one per socket. Counts come from
-//! the adapter's rooms, so they cover every node.
+//! the adapter's rooms, so they cover every node, in one adapter request
+//! per vault.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sqlx::AnyPool;
-use syncscript_protocol::{Presence, PresenceEntry, signals, vault_room};
+use syncscript_protocol::{Presence, PresenceEntry, signals};
 use tokio::sync::mpsc;
 
+use crate::auth;
 use crate::error::AppError;
 use crate::members;
 use crate::realtime::rooms::Rooms;
@@ -47,32 +49,39 @@ pub fn spawn(
     .abort_handle()
 }
 
-/// Counts each member's watchers and signals the result to the vault's room.
+/// Counts each member's watchers (one adapter request for the vault) and
+/// signals the result to the vault's room.
 async fn send(db: &AnyPool, rooms: &Rooms, vault_id: &str) -> Result<(), AppError> {
+    let (counts, error) = rooms.watchers(vault_id).await;
+    if let Some(error) = error {
+        tracing::warn!(%error, %vault_id, "presence counts this node's watchers only");
+    }
     let mut members = members::list(db, vault_id).await?;
     members.sort_by(|a, b| (&a.name, &a.user_id).cmp(&(&b.name, &b.user_id)));
-    let mut present = Vec::new();
-    for member in members {
-        let connections = rooms
-            .watchers(vault_id, &member.user_id)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        if connections > 0 {
-            present.push(PresenceEntry {
+    let present = members
+        .into_iter()
+        .filter_map(|member| {
+            let connections = *counts.get(&member.user_id)?;
+            Some(PresenceEntry {
                 user_id: member.user_id,
                 user_name: member.name,
                 role: member.role,
-                connections: u32::try_from(connections).unwrap_or(u32::MAX),
-            });
-        }
-    }
+                connections,
+            })
+        })
+        .collect();
     let presence = Presence {
         vault_id: vault_id.to_owned(),
         present,
     };
     let payload = serde_json::to_value(&presence).map_err(|e| AppError::Internal(e.into()))?;
     rooms
-        .broadcast(vault_room(vault_id), signals::PRESENCE, &payload)
+        .broadcast_to_vault(
+            vault_id,
+            signals::PRESENCE,
+            &payload,
+            auth::live_member_sessions(db, vault_id),
+        )
         .await;
     Ok(())
 }

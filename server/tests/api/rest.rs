@@ -791,14 +791,16 @@ async fn a_vault_keeps_an_owner(backend: Backend) {
 }
 
 async fn probes_answer(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |config| config.node_id = "node-test".into()).await;
     for path in ["/healthz", "/readyz"] {
         let (status, body) = app.call(Method::GET, path, None, None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert_eq!(body["status"], "ok");
+        assert_eq!(body["node"], "node-test", "{path}: {body}");
     }
     let (_, ready) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(ready["database"], "ok");
+    assert!(ready.get("redis").is_none(), "one node, no Redis: {ready}");
 
     let team = app.team().await;
     app.create_source(&team.owner, &team.vault.id, "Counted")
@@ -813,12 +815,19 @@ async fn probes_answer(backend: Backend) {
     );
     let text = metrics.text().await.unwrap();
     assert!(
-        text.contains("syncscript_events_published_total 3"),
+        text.contains(r#"syncscript_events_published_total{node="node-test"} 3"#),
         "two member:added and one source:created: {text}"
     );
     assert!(
-        text.contains(r#"syncscript_http_requests_total{method="POST",status="201"}"#),
+        text.lines()
+            .any(|line| line.starts_with("syncscript_http_requests_total{")
+                && line.contains(r#"method="POST""#)
+                && line.contains(r#"status="201""#)
+                && line.contains(r#"node="node-test""#)),
         "{text}"
     );
-    assert!(text.contains("syncscript_sockets 0"), "{text}");
+    assert!(
+        text.contains(r#"syncscript_sockets{node="node-test"} 0"#),
+        "{text}"
+    );
 }

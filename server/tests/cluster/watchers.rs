@@ -1,0 +1,218 @@
+//! Watchers of one vault for the cluster tests, over the two real clients:
+//! rust_socketio (through `syncscript_client::socket::Session`, the CLI's
+//! and terminal client's session) and the official npm `socket.io-client`
+//! (through `tests/node/watcher.mjs`). Both follow the catch-up rules of
+//! docs/protocol.md; each publishes what it has applied on a watch channel
+//! that the tests await.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use syncscript_client::sequencer::{Offered, Sequencer};
+use syncscript_client::socket::{Incoming, Session};
+use syncscript_protocol::Presence;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+/// How long a test waits for what must happen.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How long an out-of-order event may wait before the watcher rejoins.
+const GAP_GRACE: Duration = Duration::from_millis(300);
+
+/// What a watcher has seen so far.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// Seqs applied, in the order applied.
+    pub applied: Vec<i64>,
+    /// Sequenced events received from outside the watched vault, or after
+    /// access ended: must stay empty.
+    pub foreign: Vec<String>,
+    /// `vault:joined` received.
+    pub joins: usize,
+    /// Join refusals (`error` events / acks) received.
+    pub refusals: Vec<String>,
+    /// The last `presence` of the vault.
+    pub presence: Option<Presence>,
+    /// `vault:removed` received.
+    pub removed: bool,
+    /// The session was refused for good (`UNAUTHORIZED`).
+    pub unauthorized: bool,
+    /// Connections closed or lost.
+    pub disconnects: usize,
+}
+
+/// A watcher of one vault, over one of the two clients.
+pub struct Watcher {
+    pub name: String,
+    view: watch::Receiver<View>,
+    stop: Stop,
+}
+
+enum Stop {
+    Rust(Session),
+    Node(Child),
+}
+
+impl Watcher {
+    /// Waits until the view satisfies `done`; panics with `what` after
+    /// [`PATIENCE`].
+    pub async fn until(&self, what: &str, done: impl Fn(&View) -> bool) -> View {
+        let mut view = self.view.clone();
+        match tokio::time::timeout(PATIENCE, view.wait_for(|v| done(v))).await {
+            Ok(Ok(view)) => view.clone(),
+            _ => panic!("{}: never {what}; saw {:?}", self.name, *self.view.borrow()),
+        }
+    }
+
+    /// Waits until it has applied exactly `seqs`, each once and in order.
+    pub async fn until_applied(&self, seqs: &[i64]) -> View {
+        let view = self
+            .until(&format!("applied {seqs:?}"), |v| {
+                v.applied.len() >= seqs.len()
+            })
+            .await;
+        assert_eq!(
+            view.applied, seqs,
+            "{}: every event exactly once, in order",
+            self.name
+        );
+        view
+    }
+
+    pub fn view(&self) -> View {
+        self.view.borrow().clone()
+    }
+
+    pub async fn stop(self) {
+        match self.stop {
+            Stop::Rust(session) => session.close().await,
+            Stop::Node(mut child) => {
+                child.kill().await.ok();
+            }
+        }
+    }
+}
+
+/// A rust_socketio watcher of `vault_id` at `url`, joined from seq 0.
+pub fn rust(name: &str, url: &str, token: &str, vault_id: &str) -> Watcher {
+    let (session, mut incoming) = Session::start(url, token);
+    session.join(vault_id, 0);
+    let (view_tx, view) = watch::channel(View::default());
+    let vault = vault_id.to_owned();
+    let handle = session.clone();
+    tokio::spawn(async move {
+        let mut sequencer: Sequencer<i64> = Sequencer::new(0);
+        let mut gap_since: Option<tokio::time::Instant> = None;
+        let mut ticks = tokio::time::interval(GAP_GRACE / 3);
+        loop {
+            let item = tokio::select! {
+                item = incoming.recv() => match item {
+                    Some(item) => item,
+                    None => return,
+                },
+                _ = ticks.tick() => {
+                    if gap_since.is_some_and(|since| since.elapsed() >= GAP_GRACE) {
+                        gap_since = Some(tokio::time::Instant::now());
+                        handle.join(&vault, sequencer.last());
+                    }
+                    continue;
+                }
+            };
+            view_tx.send_modify(|view| match item {
+                Incoming::Event { vault_id, event } if vault_id == vault && !view.removed => {
+                    if let Offered::Ready(seqs) = sequencer.offer(event.seq, event.seq) {
+                        view.applied.extend(&seqs);
+                        handle.applied(&vault, sequencer.last());
+                    }
+                    gap_since = sequencer
+                        .has_gap()
+                        .then(|| gap_since.unwrap_or_else(tokio::time::Instant::now));
+                }
+                Incoming::Event { vault_id, event } => {
+                    view.foreign
+                        .push(format!("{} {vault_id} {}", event.name, event.seq));
+                }
+                Incoming::Joined(_) => view.joins += 1,
+                Incoming::Error(detail) => view.refusals.push(detail.code.as_str().to_owned()),
+                Incoming::Presence(presence) if presence.vault_id == vault => {
+                    view.presence = Some(presence);
+                }
+                Incoming::Presence(presence) => {
+                    view.foreign.push(format!("presence {}", presence.vault_id));
+                }
+                Incoming::Removed(_) => view.removed = true,
+                Incoming::Refused(_) => view.unauthorized = true,
+                Incoming::Closed | Incoming::Reconnecting => view.disconnects += 1,
+                _ => {}
+            });
+        }
+    });
+    Watcher {
+        name: format!("{name} (rust_socketio)"),
+        view,
+        stop: Stop::Rust(session),
+    }
+}
+
+/// An npm `socket.io-client` watcher of `vault_id` at `url`, joined from
+/// seq 0 (`tests/node/watcher.mjs`).
+pub fn node(name: &str, url: &str, token: &str, vault_id: &str) -> Watcher {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/node/watcher.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .args([url, token, vault_id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (scripts/setup installs tests/node)");
+    let stdout = child.stdout.take().expect("watcher's stdout");
+    let (view_tx, view) = watch::channel(View::default());
+    let vault = vault_id.to_owned();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Ok(line) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            view_tx.send_modify(|view| {
+                if let Some(seq) = line["applied"].as_i64() {
+                    if view.removed {
+                        view.foreign.push(format!("{line}"));
+                    } else {
+                        view.applied.push(seq);
+                    }
+                    return;
+                }
+                match line["signal"].as_str() {
+                    Some("vault:joined") => view.joins += 1,
+                    Some("vault:removed") => view.removed = true,
+                    Some("error") => {
+                        view.refusals
+                            .push(line["code"].as_str().unwrap_or("").to_owned());
+                    }
+                    Some("presence") if line["vaultId"] == vault.as_str() => {
+                        view.presence = serde_json::from_value(line.clone()).ok();
+                    }
+                    _ => {}
+                }
+                match line["status"].as_str() {
+                    Some("disconnected") => view.disconnects += 1,
+                    Some("connect_error") if line["message"] == "UNAUTHORIZED" => {
+                        view.unauthorized = true;
+                    }
+                    _ => {}
+                }
+            });
+        }
+    });
+    Watcher {
+        name: format!("{name} (socket.io-client)"),
+        view,
+        stop: Stop::Node(child),
+    }
+}
