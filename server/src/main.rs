@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(args.bind)
                 .await
                 .with_context(|| format!("cannot listen on {}", args.bind))?;
-            syncscript::run(listener, args.into(), syncscript::shutdown_signal()).await
+            syncscript::run(listener, (*args).into(), syncscript::shutdown_signal()).await
         }
         Command::Migrate(args) => {
             syncscript::db::migrate(&args.database_url).await?;

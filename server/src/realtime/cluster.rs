@@ -143,10 +143,8 @@ pub async fn connect(url: &Url) -> anyhow::Result<(RedisDriver, Link, tokio::tas
 /// Hands a pub/sub message to the adapter; notes a lost connection.
 fn route(push: PushInfo, handlers: &Handlers, up: &watch::Sender<LinkState>) {
     match push.kind {
-        PushKind::Disconnection => {
-            if set_up(up, false) {
-                tracing::warn!("lost the connection to Redis: cross-node delivery paused");
-            }
+        PushKind::Disconnection if set_up(up, false) => {
+            tracing::warn!("lost the connection to Redis: cross-node delivery paused");
         }
         PushKind::Message | PushKind::SMessage => {
             let mut data = push.data.into_iter();

@@ -183,6 +183,16 @@ async fn revocation_deletion_and_logout_reach_sockets_on_other_nodes() {
     for watcher in [&viewer_rust, &viewer_npm] {
         watcher.until("removed", |v| v.removed).await;
     }
+    contributor
+        .until("seen presence without the removed viewer", |v| {
+            v.presence.as_ref().is_some_and(|p| {
+                p.present
+                    .iter()
+                    .all(|entry| entry.user_id != team.viewer.id)
+                    && !p.present.is_empty()
+            })
+        })
+        .await;
     create_sources(&a, &team, 3, "after removal").await;
     let expected = seqs(head(&a, &team).await);
     contributor.until_applied(&expected).await;
@@ -196,8 +206,11 @@ async fn revocation_deletion_and_logout_reach_sockets_on_other_nodes() {
         );
     }
 
-    // Logout through node 1 disconnects the contributor's socket on node 3
-    // for good.
+    // Logout through node 1 disconnects the contributor's sockets on nodes
+    // 2 and 3, and their reconnects are refused: no later event reaches
+    // them.
+    let contributor_npm = watchers::node("contributor@2", &b.base, &team.contributor.token, vault);
+    contributor_npm.until_applied(&expected).await;
     let (status, _) = a
         .call(
             Method::POST,
@@ -208,8 +221,22 @@ async fn revocation_deletion_and_logout_reach_sockets_on_other_nodes() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     contributor
+        .until("disconnected by the logout", |v| v.disconnects > 0)
+        .await;
+    contributor_npm
         .until("refused after logout", |v| v.unauthorized)
         .await;
+    let owner_2 = watchers::rust("owner@2", &b.base, &team.owner.token, vault);
+    create_sources(&a, &team, 2, "after logout").await;
+    owner_2.until_applied(&seqs(head(&a, &team).await)).await;
+    for watcher in [&contributor, &contributor_npm] {
+        let view = watcher.view();
+        assert_eq!(
+            view.applied, expected,
+            "{}: nothing after the logout",
+            watcher.name
+        );
+    }
 
     // Deletion through node 2 reaches the owner's watchers on nodes 1 and 3.
     let owner_1 = watchers::rust("owner@1", &a.base, &team.owner.token, vault);
@@ -222,7 +249,16 @@ async fn revocation_deletion_and_logout_reach_sockets_on_other_nodes() {
     for watcher in [&owner_1, &owner_3] {
         watcher.until_applied(&seqs(before + 1)).await;
     }
-    stop_all(vec![viewer_rust, viewer_npm, contributor, owner_1, owner_3]).await;
+    stop_all(vec![
+        viewer_rust,
+        viewer_npm,
+        contributor,
+        contributor_npm,
+        owner_1,
+        owner_2,
+        owner_3,
+    ])
+    .await;
 }
 
 /// Presence counts the sockets of every node, in one signal.
