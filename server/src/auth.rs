@@ -29,6 +29,7 @@ use utoipa_axum::routes;
 
 use crate::db;
 use crate::error::{AppError, Json};
+use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// The auth routes.
@@ -38,14 +39,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
-}
-
-/// The user behind an authenticated request or socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionUser {
-    pub id: String,
-    pub email: String,
-    pub name: String,
 }
 
 /// An authenticated request: the session, its user and how it was proven.

@@ -18,10 +18,11 @@ use chrono::Utc;
 use sqlx::{Any, AnyConnection, Executor, Transaction};
 use syncscript_protocol::{Actor, EventKind, EventMeta, LoggedEvent, VaultEvent};
 
-use crate::auth::{self, SessionUser};
+use crate::auth;
 use crate::db;
 use crate::error::AppError;
 use crate::permissions::{self, Action};
+use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// A mutation of one vault in progress: an open transaction holding the

@@ -13,11 +13,12 @@ use url::Url;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Session, SessionUser};
+use crate::auth::Session;
 use crate::db;
 use crate::error::{AppError, Json, Path, parse_id};
 use crate::events::{self, Mutation};
 use crate::permissions::{self, Action};
+use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// The source routes.

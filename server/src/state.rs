@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::db::Pools;
 use crate::metrics::Metrics;
+use crate::realtime::announced::Heads;
 use crate::realtime::cluster::Link;
-use crate::realtime::heads::Heads;
 use crate::realtime::rooms::Rooms;
 
 /// Everything but the Socket.IO handle: what exists before the Socket.IO

@@ -22,11 +22,10 @@ use syncscript_protocol::{
     command_for_server_event, commands, is_server_event, signals, vault_room,
 };
 
-use crate::auth::SessionUser;
 use crate::error::{AppError, parse_id};
 use crate::events;
 use crate::permissions;
-use crate::realtime::identity::{self, Identity};
+use crate::realtime::identity::{self, Identity, SessionUser};
 use crate::realtime::rooms::{Rooms, watcher_room};
 use crate::sources;
 use crate::state::{AppState, Core};

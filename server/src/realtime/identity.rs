@@ -1,10 +1,18 @@
-//! Who a socket belongs to, stored in its extensions at the handshake.
+//! Who a request or socket belongs to: the user of a session, and the
+//! identity a socket carries in its extensions from the handshake on.
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
-use crate::auth::SessionUser;
 use crate::error::AppError;
+
+/// The user behind an authenticated request or socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
 
 /// The session and user of an authenticated socket.
 #[derive(Debug, Clone)]

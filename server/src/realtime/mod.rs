@@ -1,4 +1,5 @@
 //! Socket.IO on the REST port, split by job:
+//! - [`identity`]: the user of a session, and who a socket belongs to;
 //! - [`handshake`]: the connect middleware that authenticates a socket and
 //!   sets it up (identity, its `user:` and `session:` rooms, handlers);
 //! - [`commands`]: what a socket may send (join with catch-up, leave, the
@@ -7,7 +8,8 @@
 //!   the background tasks call (broadcast, eviction, logout, closing a
 //!   deleted vault, watcher counts);
 //! - [`presence`]: the coalesced `presence` signal;
-//! - [`heads`]: the `vault:head` signal;
+//! - [`heads`]: the `vault:head` signal (and [`announced`], what this node
+//!   last told each vault room);
 //! - [`cluster`]: the Redis driver of the adapter that spreads rooms over
 //!   several nodes, and the health of the link to Redis.
 //!
@@ -18,6 +20,7 @@
 //! `vault:{vaultId}:watcher:{userId}:{socketId}` (one socket watching one
 //! vault, for presence counts). Handlers are generic over the adapter.
 
+pub mod announced;
 pub mod cluster;
 pub mod commands;
 pub mod handshake;
