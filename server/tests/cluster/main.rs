@@ -448,6 +448,73 @@ async fn a_node_killed_mid_stream_loses_nothing() {
     stop_all(watchers).await;
 }
 
+/// A node that dies between its commit and its publish: the event is in
+/// the log but no watcher was sent it, and no later event comes to reveal
+/// the gap. The nodes' sweep announces the head (`vault:head`) and every
+/// watcher, over both clients, catches up without any further mutation.
+#[tokio::test]
+async fn an_event_committed_but_never_published_reaches_every_watcher() {
+    let cluster = cluster(3).await;
+    let apis: Vec<Api> = cluster.nodes.iter().map(|n| n.api.clone()).collect();
+    let team = apis[0].team().await;
+    let vault = &team.vault.id;
+    let watchers = vec![
+        watchers::rust("viewer@1", &apis[0].base, &team.viewer.token, vault),
+        watchers::node("viewer@2", &apis[1].base, &team.viewer.token, vault),
+        watchers::rust("owner@3", &apis[2].base, &team.owner.token, vault),
+    ];
+    create_sources(&apis[0], &team, 2, "published").await;
+    let published = seqs(head(&apis[0], &team).await);
+    for watcher in &watchers {
+        watcher.until_applied(&published).await;
+    }
+    // What a node's commit leaves when the node dies before publishing: the
+    // vault's seq bumped and the event logged, in one transaction.
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&cluster.database.existing_url())
+        .await
+        .expect("pool");
+    let (name, payload, actor): (String, String, String) = sqlx::query_as(
+        "SELECT name, payload, actor_id FROM vault_events WHERE vault_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(vault)
+    .fetch_one(&pool)
+    .await
+    .expect("last event");
+    let seq = *published.last().expect("events") + 1;
+    let mut payload: Value = serde_json::from_str(&payload).expect("payload");
+    payload["seq"] = json!(seq);
+    payload["source"]["title"] = json!("never published");
+    let mut tx = pool.begin().await.expect("tx");
+    sqlx::query("UPDATE vaults SET event_seq = $1 WHERE id = $2")
+        .bind(seq)
+        .bind(vault)
+        .execute(&mut *tx)
+        .await
+        .expect("seq");
+    sqlx::query(
+        "INSERT INTO vault_events (vault_id, seq, name, payload, actor_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(vault)
+    .bind(seq)
+    .bind(&name)
+    .bind(payload.to_string())
+    .bind(&actor)
+    .bind(payload["timestamp"].as_str().expect("timestamp"))
+    .execute(&mut *tx)
+    .await
+    .expect("event");
+    tx.commit().await.expect("commit");
+    pool.close().await;
+
+    let all = seqs(seq);
+    for watcher in &watchers {
+        watcher.until_applied(&all).await;
+    }
+    stop_all(watchers).await;
+}
+
 /// One client connected through nginx receives the events made on each
 /// node, over both clients.
 #[tokio::test]
