@@ -1,5 +1,7 @@
 // A watcher of one vault over the official socket.io-client, for the Rust
-// cluster tests: `node watcher.mjs URL TOKEN VAULT_ID`.
+// cluster tests: `node watcher.mjs URL TOKEN VAULT_ID [polling]` (WebSocket
+// only by default; with `polling`, the client's default of HTTP
+// long-polling first, then an upgrade, as in a browser).
 //
 // It follows docs/protocol.md's catch-up rules (join with `since` on every
 // connect, apply in seq order exactly once, rejoin on a gap or on a
@@ -10,7 +12,7 @@
 
 import { io } from 'socket.io-client';
 
-const [url, token, vaultId] = process.argv.slice(2);
+const [url, token, vaultId, transport] = process.argv.slice(2);
 if (!url || !token || !vaultId) {
   console.error('usage: node watcher.mjs URL TOKEN VAULT_ID');
   process.exit(2);
@@ -31,7 +33,7 @@ let gapTimer;
 
 const socket = io(url, {
   auth: { token },
-  transports: ['websocket'],
+  transports: transport === 'polling' ? ['polling', 'websocket'] : ['websocket'],
   reconnectionDelay: 100,
   reconnectionDelayMax: 500,
 });

@@ -516,7 +516,8 @@ async fn an_event_committed_but_never_published_reaches_every_watcher() {
 }
 
 /// One client connected through nginx receives the events made on each
-/// node, over both clients.
+/// node, over both clients, and over HTTP long-polling upgraded to a
+/// WebSocket (as a browser connects).
 #[tokio::test]
 async fn a_client_through_nginx_receives_events_made_on_each_node() {
     let mut cluster = cluster(3).await;
@@ -527,6 +528,7 @@ async fn a_client_through_nginx_receives_events_made_on_each_node() {
     let watchers = vec![
         watchers::rust("viewer@lb", &balancer.base, &team.viewer.token, vault),
         watchers::node("viewer@lb", &balancer.base, &team.viewer.token, vault),
+        watchers::node_polling("owner@lb", &balancer.base, &team.owner.token, vault),
     ];
     for watcher in &watchers {
         watcher.until("joined", |v| v.joins > 0).await;

@@ -158,12 +158,23 @@ pub fn rust(name: &str, url: &str, token: &str, vault_id: &str) -> Watcher {
 }
 
 /// An npm `socket.io-client` watcher of `vault_id` at `url`, joined from
-/// seq 0 (`tests/node/watcher.mjs`).
+/// seq 0 (`tests/node/watcher.mjs`), over WebSocket only.
 pub fn node(name: &str, url: &str, token: &str, vault_id: &str) -> Watcher {
+    node_with(name, url, token, vault_id, &[])
+}
+
+/// The same, starting with HTTP long-polling and upgrading, as a browser
+/// does (every request of the session must reach the same node).
+pub fn node_polling(name: &str, url: &str, token: &str, vault_id: &str) -> Watcher {
+    node_with(name, url, token, vault_id, &["polling"])
+}
+
+fn node_with(name: &str, url: &str, token: &str, vault_id: &str, extra: &[&str]) -> Watcher {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/node/watcher.mjs");
     let mut child = Command::new("node")
         .arg(script)
         .args([url, token, vault_id])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -211,7 +222,7 @@ pub fn node(name: &str, url: &str, token: &str, vault_id: &str) -> Watcher {
         }
     });
     Watcher {
-        name: format!("{name} (socket.io-client)"),
+        name: format!("{name} (socket.io-client{})", extra.join(" ")),
         view,
         stop: Stop::Node(child),
     }
