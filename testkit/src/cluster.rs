@@ -183,6 +183,9 @@ impl Node {
 struct Nginx {
     child: Child,
     log: PathBuf,
+    /// The program and its `-p`, `-c` and `-e` arguments.
+    program: PathBuf,
+    args: Vec<String>,
 }
 
 /// Nodes sharing one fresh PostgreSQL database and their own Redis.
@@ -275,17 +278,17 @@ impl Cluster {
             .expect("nginx is installed (scripts/setup installs it)");
         let log = dir.join("nginx.out");
         let conf = dir.join("nginx.conf");
-        let nginx_args = [
+        let args = vec![
             "-p".to_owned(),
             dir.display().to_string(),
             "-c".to_owned(),
             conf.display().to_string(),
             "-e".to_owned(),
             dir.join("error.log").display().to_string(),
-            "-g".to_owned(),
-            "daemon off;".to_owned(),
         ];
-        let child = spawn(&nginx, &nginx_args, &log);
+        let mut foreground = args.clone();
+        foreground.extend(["-g".to_owned(), "daemon off;".to_owned()]);
+        let child = spawn(&nginx, &foreground, &log);
         let api = Api::new(format!("http://127.0.0.1:{port}"));
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -300,7 +303,12 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.nginx = Some(Nginx { child, log });
+        self.nginx = Some(Nginx {
+            child,
+            log,
+            program: nginx,
+            args,
+        });
         api
     }
 }
@@ -316,7 +324,22 @@ impl Drop for Cluster {
             }
         }
         if let Some(nginx) = self.nginx.as_mut() {
-            nginx.child.start_kill().ok();
+            // Killing the master alone would leave its workers running:
+            // `-s stop` has the master stop them and exit.
+            let stopped = std::process::Command::new(&nginx.program)
+                .args(&nginx.args)
+                .args(["-s", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            // Wait for the master (killed when dropped) to be done.
+            let deadline = std::time::Instant::now() + PATIENCE;
+            while stopped.as_ref().is_ok_and(|status| status.success())
+                && matches!(nginx.child.try_wait(), Ok(None))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 }
