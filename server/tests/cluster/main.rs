@@ -48,6 +48,22 @@ fn seqs(head: i64) -> Vec<i64> {
     (1..=head).collect()
 }
 
+/// Waits until every watcher has applied exactly `seqs`.
+async fn until_all_applied(watchers: &[Watcher], seqs: &[i64]) {
+    for watcher in watchers {
+        watcher.until_applied(seqs).await;
+    }
+}
+
+/// A pool on the cluster's database.
+async fn database(cluster: &Cluster) -> sqlx::AnyPool {
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&cluster.database.existing_url())
+        .await
+        .expect("pool")
+}
+
 async fn stop_all(watchers: Vec<Watcher>) {
     for watcher in watchers {
         watcher.stop().await;
@@ -156,9 +172,7 @@ async fn concurrent_writers_on_three_nodes_give_contiguous_seqs() {
     }
     let logged: Vec<i64> = sqlx_seqs(&cluster, &team.vault.id).await;
     assert_eq!(logged, seqs(62), "2 member:added + 60 sources, contiguous");
-    for watcher in &watchers {
-        watcher.until_applied(&logged).await;
-    }
+    until_all_applied(&watchers, &logged).await;
     stop_all(watchers).await;
 }
 
@@ -327,9 +341,7 @@ async fn a_redis_restart_loses_nothing() {
         create_sources(api, &team, 2, "before").await;
     }
     let before = seqs(head(&apis[0], &team).await);
-    for watcher in &watchers {
-        watcher.until_applied(&before).await;
-    }
+    until_all_applied(&watchers, &before).await;
 
     cluster.redis.stop().await;
     // Every node keeps answering, and says it is degraded.
@@ -346,9 +358,7 @@ async fn a_redis_restart_loses_nothing() {
 
     let restarted = Instant::now();
     cluster.redis.start_again().await;
-    for watcher in &watchers {
-        watcher.until_applied(&all).await;
-    }
+    until_all_applied(&watchers, &all).await;
     let complete = restarted.elapsed();
     let mut linked = Duration::ZERO;
     for api in &apis {
@@ -362,9 +372,7 @@ async fn a_redis_restart_loses_nothing() {
     // Live delivery across nodes works again.
     apis[0].create_source(&team.owner, vault, "after").await;
     let after = seqs(head(&apis[0], &team).await);
-    for watcher in &watchers {
-        watcher.until_applied(&after).await;
-    }
+    until_all_applied(&watchers, &after).await;
     stop_all(watchers).await;
 }
 
@@ -437,9 +445,7 @@ async fn a_node_killed_mid_stream_loses_nothing() {
     create_sources(&survivors[1], &team, 5, "after the kill").await;
 
     let all = seqs(head(&survivors[0], &team).await);
-    for watcher in &watchers {
-        watcher.until_applied(&all).await;
-    }
+    until_all_applied(&watchers, &all).await;
     let moved = watchers[0].view();
     assert!(
         moved.disconnects > 0,
@@ -465,16 +471,10 @@ async fn an_event_committed_but_never_published_reaches_every_watcher() {
     ];
     create_sources(&apis[0], &team, 2, "published").await;
     let published = seqs(head(&apis[0], &team).await);
-    for watcher in &watchers {
-        watcher.until_applied(&published).await;
-    }
+    until_all_applied(&watchers, &published).await;
     // What a node's commit leaves when the node dies before publishing: the
     // vault's seq bumped and the event logged, in one transaction.
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&cluster.database.existing_url())
-        .await
-        .expect("pool");
+    let pool = database(&cluster).await;
     let (name, payload, actor): (String, String, String) = sqlx::query_as(
         "SELECT name, payload, actor_id FROM vault_events WHERE vault_id = $1 ORDER BY seq DESC LIMIT 1",
     )
@@ -509,9 +509,7 @@ async fn an_event_committed_but_never_published_reaches_every_watcher() {
     pool.close().await;
 
     let all = seqs(seq);
-    for watcher in &watchers {
-        watcher.until_applied(&all).await;
-    }
+    until_all_applied(&watchers, &all).await;
     stop_all(watchers).await;
 }
 
@@ -537,9 +535,7 @@ async fn a_client_through_nginx_receives_events_made_on_each_node() {
         create_sources(api, &team, 1, "node").await;
     }
     let all = seqs(head(&balancer, &team).await);
-    for watcher in &watchers {
-        watcher.until_applied(&all).await;
-    }
+    until_all_applied(&watchers, &all).await;
     stop_all(watchers).await;
 }
 
@@ -562,11 +558,7 @@ async fn until_ready_is(api: &Api, status: StatusCode) -> Value {
 
 /// The vault's logged seqs, from the database.
 async fn sqlx_seqs(cluster: &Cluster, vault_id: &str) -> Vec<i64> {
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&cluster.database.existing_url())
-        .await
-        .expect("pool");
+    let pool = database(cluster).await;
     let rows: Vec<(i64,)> =
         sqlx::query_as("SELECT seq FROM vault_events WHERE vault_id = $1 ORDER BY seq")
             .bind(vault_id)
