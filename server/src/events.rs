@@ -5,14 +5,17 @@
 //! order is commit order on both backends and permission checks see the
 //! committed roles), then checks the caller's role, changes the rows, stores
 //! the `vault_events` row with the exact payload, commits, and only then
-//! broadcasts that payload to the vault's room (a lagging socket is
-//! disconnected so that it catches up by seq, see [`Rooms::broadcast`]).
+//! broadcasts that payload to the vault's room, in seq order on this node
+//! (see [`publisher`]; a lagging socket is disconnected so that it catches
+//! up by seq, see [`Rooms::broadcast`]).
 //! Nothing else emits a sequenced event.
 //!
 //! [`Rooms::broadcast`]: crate::realtime::rooms::Rooms::broadcast
+//! [`publisher`]: crate::realtime::publisher
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::time::Instant;
 
 use chrono::Utc;
 use sqlx::{Any, AnyConnection, Executor, Transaction};
@@ -23,12 +26,15 @@ use crate::db;
 use crate::error::AppError;
 use crate::permissions::{self, Action};
 use crate::realtime::identity::SessionUser;
+use crate::realtime::publisher::{Committed, Ticket};
 use crate::state::AppState;
 
 /// A mutation of one vault in progress: an open transaction holding the
 /// vault's next seq and the caller's checked role.
 pub struct Mutation {
     tx: Transaction<'static, Any>,
+    /// The seq's place in this node's publishing line.
+    ticket: Ticket,
     seq: i64,
     vault_id: String,
     actor: Actor,
@@ -55,9 +61,12 @@ impl Mutation {
         let Some((seq,)) = seq else {
             return Err(AppError::NotFound("Vault not found".into()));
         };
+        // Still under the row lock: tickets are taken in seq order.
+        let ticket = state.publisher.reserve(vault_id, seq);
         let role = permissions::authorize(&mut *tx, vault_id, &user.id, action).await?;
         Ok(Mutation {
             tx,
+            ticket,
             seq,
             vault_id: vault_id.to_owned(),
             actor: Actor {
@@ -91,6 +100,7 @@ impl Mutation {
             },
             kind,
         };
+        let payload = event.payload();
         sqlx::query(
             r#"INSERT INTO vault_events (vault_id, seq, name, payload, actor_id, created_at)
                VALUES ($1, $2, $3, $4, $5, $6)"#,
@@ -98,26 +108,39 @@ impl Mutation {
         .bind(&event.meta.vault_id)
         .bind(event.meta.seq)
         .bind(event.name())
-        .bind(event.payload().to_string())
+        .bind(payload.to_string())
         .bind(&event.meta.actor.user_id)
         .bind(&event.meta.timestamp)
         .execute(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
-        let vault_id = &event.meta.vault_id;
-        state
-            .rooms
-            .broadcast_to_vault(
-                vault_id,
-                event.name(),
-                &event.payload(),
-                auth::live_member_sessions(&state.db, vault_id),
-            )
+        let committed = Committed {
+            seq: event.meta.seq,
+            name: event.name(),
+            payload,
+        };
+        let vault_id = event.meta.vault_id.as_str();
+        self.ticket
+            .publish(committed, |committed| broadcast(state, vault_id, committed))
             .await;
-        state.heads.delivered(vault_id, event.meta.seq);
-        state.metrics.events_published.inc();
         Ok(event)
     }
+}
+
+/// Broadcasts a committed event to the vault's room (in its line's turn).
+async fn broadcast(state: &AppState, vault_id: &str, event: Committed) {
+    let started = Instant::now();
+    let sockets = state
+        .rooms
+        .broadcast_to_vault(
+            vault_id,
+            event.name,
+            &event.payload,
+            auth::live_member_sessions(&state.db, vault_id),
+        )
+        .await;
+    state.heads.delivered(vault_id, event.seq);
+    state.metrics.published(sockets, started.elapsed());
 }
 
 /// Runs `work` on a task of its own, so that it completes even when the

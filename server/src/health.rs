@@ -1,8 +1,6 @@
 //! What an operator polls: liveness and readiness probes, and this node's
 //! Prometheus metrics.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -11,10 +9,10 @@ use syncscript_protocol::Health;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::db::Backend;
 use crate::error::{AppError, Json};
-use crate::metrics::Metrics;
+use crate::metrics::PoolName;
 use crate::realtime::cluster::Link;
-use crate::realtime::rooms::Rooms;
 use crate::state::AppState;
 
 /// The health routes.
@@ -72,12 +70,17 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 /// Prometheus text exposition of this node's metrics.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(
-    State(metrics): State<Arc<Metrics>>,
-    State(rooms): State<Rooms>,
-) -> Result<impl IntoResponse, AppError> {
-    let body = metrics
-        .render(rooms.local_sockets())
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let pools = match Backend::of(&state.config.database_url)? {
+        Backend::Sqlite => vec![
+            (PoolName::Read, &state.db),
+            (PoolName::Write, &state.writer),
+        ],
+        Backend::Postgres => vec![(PoolName::Shared, &state.db)],
+    };
+    let body = state
+        .metrics
+        .render(state.rooms.counts().await, &pools)
         .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -11,6 +11,7 @@ use crate::db::Pools;
 use crate::metrics::Metrics;
 use crate::realtime::announced::Heads;
 use crate::realtime::cluster::Link;
+use crate::realtime::publisher::Publisher;
 use crate::realtime::rooms::Rooms;
 
 /// Everything but the Socket.IO handle: what exists before the Socket.IO
@@ -27,6 +28,8 @@ pub struct Core {
     pub metrics: Arc<Metrics>,
     /// The heads this node published or announced (`vault:head`).
     pub heads: Arc<Heads>,
+    /// Each vault's committed events, broadcast from this node in seq order.
+    pub publisher: Arc<Publisher>,
     /// Vaults whose watchers changed: the presence task coalesces them into
     /// one `presence` signal per vault.
     presence: mpsc::UnboundedSender<String>,
@@ -43,6 +46,7 @@ impl Core {
             metrics: Arc::new(Metrics::new(&config.node_id)),
             config: Arc::new(config),
             heads: Arc::default(),
+            publisher: Arc::default(),
             presence,
         };
         (core, requests)

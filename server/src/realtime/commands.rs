@@ -233,8 +233,13 @@ async fn join<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>)
 /// second closes the race with a removal that commits between the first
 /// check and the join: its eviction may have run before the socket was in
 /// the room. A removal that commits after the join finds the socket in the
-/// room and evicts it. Events committed from the join on reach the socket
-/// live, and every earlier one is in the replay (clients dedupe by seq).
+/// room and evicts it.
+///
+/// With `since`, the events the socket missed reach it before any live one:
+/// the bulk of the catch-up is replayed before the socket joins the room,
+/// and the tail (what was published meanwhile) under a hold of the vault's
+/// publishing line, with the join, so that nothing is broadcast from this
+/// node between the two (see [`publisher`](crate::realtime::publisher)).
 async fn join_vault<A: Adapter>(
     socket: &SocketRef<A>,
     state: &AppState,
@@ -246,6 +251,14 @@ async fn join_vault<A: Adapter>(
     permissions::member_role(&state.db, &vault_id, &user_id)
         .await?
         .ok_or_else(access_denied)?;
+    let replayed = match since {
+        Some(since) => catch_up(socket, state, &vault_id, since).await?,
+        None => None,
+    };
+    let hold = match replayed {
+        Some(_) => Some(state.publisher.hold(&vault_id).await),
+        None => None,
+    };
     let rooms = [
         vault_room(&vault_id),
         watcher_room(&vault_id, &user_id, &socket.id.to_string()),
@@ -262,8 +275,17 @@ async fn join_vault<A: Adapter>(
             .await?
             .ok_or_else(access_denied)?;
         let head = events::head(&state.db, &vault_id).await?;
-        if let Some(since) = since {
-            catch_up(socket, state, &vault_id, since, head).await?;
+        if let (Some(hold), Some(replayed)) = (&hold, replayed) {
+            let tail = replay(
+                socket,
+                state,
+                &vault_id,
+                replayed.cursor,
+                hold.replay_bound(head),
+                Pace::Immediate,
+            )
+            .await?;
+            state.metrics.replayed(replayed.events + tail);
         }
         Ok(Joined {
             vault_id: vault_id.clone(),
@@ -272,41 +294,83 @@ async fn join_vault<A: Adapter>(
         })
     }
     .await;
+    drop(hold);
     if joined.is_err() {
         socket.leave(rooms);
     }
     joined
 }
 
-/// Replays every event with `since < seq <= head`, page by page, or sends
-/// `vault:resync` when they are no longer all retained (or `since` is ahead
-/// of the head).
+/// How far the bulk of a catch-up went.
+#[derive(Debug, Clone, Copy)]
+struct Replayed {
+    /// The last seq replayed (or `since` when none was).
+    cursor: i64,
+    events: u64,
+}
+
+/// Replays every event after `since` up to the vault's head, or sends
+/// `vault:resync` (and `None`) when they are no longer all retained or
+/// `since` is ahead of the head.
 async fn catch_up<A: Adapter>(
     socket: &SocketRef<A>,
     state: &AppState,
     vault_id: &str,
     since: i64,
-    head: i64,
-) -> Result<(), JoinFailure> {
+) -> Result<Option<Replayed>, JoinFailure> {
+    let head = events::head(&state.db, vault_id).await?;
     if since > head || !events::replayable(&state.db, vault_id, since, head, state).await? {
         let resync = Resync {
             vault_id: vault_id.to_owned(),
             seq: head,
         };
         emit(socket, signals::VAULT_RESYNC, &resync);
-        return Ok(());
+        state.metrics.replayed(0);
+        return Ok(None);
     }
-    let mut cursor = since;
-    while cursor < head {
-        let page =
-            events::page(&state.db, vault_id, cursor, REPLAY_PAGE.min(head - cursor)).await?;
+    let events = replay(socket, state, vault_id, since, head, Pace::Backpressure).await?;
+    Ok(Some(Replayed {
+        cursor: head.max(since),
+        events,
+    }))
+}
+
+/// How a replay sends to a socket whose buffer is full.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// Wait for room (the bulk of a catch-up, nothing else is held).
+    Backpressure,
+    /// Give up at once: the vault's line is held (the tail).
+    Immediate,
+}
+
+/// Sends every event with `from < seq <= to`, page by page; returns how
+/// many.
+async fn replay<A: Adapter>(
+    socket: &SocketRef<A>,
+    state: &AppState,
+    vault_id: &str,
+    from: i64,
+    to: i64,
+    pace: Pace,
+) -> Result<u64, JoinFailure> {
+    let mut cursor = from;
+    let mut sent = 0;
+    while cursor < to {
+        let page = events::page(&state.db, vault_id, cursor, REPLAY_PAGE.min(to - cursor)).await?;
         let Some(last) = page.last() else { break };
         cursor = last.seq;
         for event in page {
-            send_with_backpressure(socket, &event.name, &event.payload).await?;
+            match pace {
+                Pace::Backpressure => {
+                    send_with_backpressure(socket, &event.name, &event.payload).await?;
+                }
+                Pace::Immediate => send_now(socket, &event.name, &event.payload)?,
+            }
+            sent += 1;
         }
     }
-    Ok(())
+    Ok(sent)
 }
 
 /// Why a socket could not be sent to.
@@ -314,7 +378,8 @@ async fn catch_up<A: Adapter>(
 enum SendFailure {
     /// The client disconnected: normal life for a server.
     Closed,
-    /// The client kept its buffer full past [`STALL_LIMIT`]: it is
+    /// The client stopped reading (its buffer stayed full past
+    /// [`STALL_LIMIT`], or was full while the vault's line was held): it is
     /// disconnected, and will catch up by seq when it reconnects.
     Stalled,
 }
@@ -349,6 +414,25 @@ async fn send_with_backpressure<A: Adapter, T: Serialize + ?Sized>(
             Err(_) => return Err(SendFailure::Closed),
         }
     }
+    stalled(socket)
+}
+
+/// Emits without waiting: a full buffer means a client that stopped
+/// reading.
+fn send_now<A: Adapter, T: Serialize + ?Sized>(
+    socket: &SocketRef<A>,
+    event: &str,
+    payload: &T,
+) -> Result<(), SendFailure> {
+    match socket.emit(event, payload) {
+        Ok(()) => Ok(()),
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => stalled(socket),
+        Err(_) => Err(SendFailure::Closed),
+    }
+}
+
+/// Disconnects a client that stopped reading; it will catch up by seq.
+fn stalled<A: Adapter>(socket: &SocketRef<A>) -> Result<(), SendFailure> {
     if let Err(error) = socket.clone().disconnect() {
         tracing::debug!(%error, "stalled socket was already gone");
     }

@@ -8,6 +8,8 @@
 //!   the background tasks call (broadcast, eviction, logout, closing a
 //!   deleted vault, watcher counts);
 //! - [`presence`]: the coalesced `presence` signal;
+//! - [`publisher`]: each vault's committed events, broadcast from this node
+//!   in seq order;
 //! - [`heads`]: the `vault:head` signal (and [`announced`], what this node
 //!   last told each vault room);
 //! - [`cluster`]: the Redis driver of the adapter that spreads rooms over
@@ -27,6 +29,7 @@ pub mod handshake;
 pub mod heads;
 pub mod identity;
 pub mod presence;
+pub mod publisher;
 pub mod rooms;
 
 use axum::Router;

@@ -33,6 +33,7 @@ use socketioxide::{BroadcastError, SocketIo};
 use syncscript_protocol::{Removed, signals, user_room, vault_room};
 
 use crate::error::AppError;
+use crate::metrics::RoomCounts;
 use crate::realtime::identity;
 
 /// How long an operation that crosses nodes may take before this node
@@ -112,6 +113,8 @@ trait RoomOps: Send + Sync + 'static {
     fn local_rooms(&self) -> RoomFuture<'_, Vec<String>>;
     /// Sockets connected to this node.
     fn local_sockets(&self) -> usize;
+    /// This node's sockets in `room`.
+    fn local_members(&self, room: String) -> usize;
     /// Closes every socket of this node (shutdown).
     fn close(&self) -> RoomFuture<'_, ()>;
 }
@@ -229,6 +232,10 @@ impl<A: Adapter> RoomOps for SocketIo<A> {
         self.sockets().len()
     }
 
+    fn local_members(&self, room: String) -> usize {
+        self.local().to(room).sockets().len()
+    }
+
     fn close(&self) -> RoomFuture<'_, ()> {
         Box::pin(SocketIo::close(self))
     }
@@ -262,9 +269,27 @@ impl Rooms {
     /// Emits a vault's event or signal to its room on every node. When the
     /// other nodes cannot be reached, this node's watchers get it only
     /// after their sessions are checked against `allowed` (the vault's
-    /// members' live sessions, read only then).
+    /// members' live sessions, read only then). Returns how many of this
+    /// node's sockets are in the room afterwards (the deliveries it made).
     pub async fn broadcast_to_vault<F>(
         &self,
+        vault_id: &str,
+        event: &str,
+        payload: &Value,
+        allowed: F,
+    ) -> usize
+    where
+        F: Future<Output = Result<HashSet<String>, AppError>>,
+    {
+        let room = vault_room(vault_id);
+        self.deliver_to_vault(room.clone(), vault_id, event, payload, allowed)
+            .await;
+        self.ops.local_members(room)
+    }
+
+    async fn deliver_to_vault<F>(
+        &self,
+        room: String,
         vault_id: &str,
         event: &str,
         payload: &Value,
@@ -272,7 +297,6 @@ impl Rooms {
     ) where
         F: Future<Output = Result<HashSet<String>, AppError>>,
     {
-        let room = vault_room(vault_id);
         match self.ops.broadcast(room.clone(), event, payload).await {
             Reach::Everywhere => {}
             Reach::LocalIncomplete => self.ops.emit_local(room, Some((event, payload)), None),
@@ -383,6 +407,24 @@ impl Rooms {
     /// Sockets connected to this node.
     pub fn local_sockets(&self) -> usize {
         self.ops.local_sockets()
+    }
+
+    /// This node's sockets, the vaults they watch and their joins.
+    pub async fn counts(&self) -> RoomCounts {
+        let rooms = self.ops.local_rooms().await;
+        let vaults = rooms
+            .iter()
+            .filter(|room| vault_of_room(room).is_some())
+            .count();
+        let joined = rooms
+            .iter()
+            .filter(|room| room.starts_with("vault:") && room.contains(":watcher:"))
+            .count();
+        RoomCounts {
+            sockets: self.ops.local_sockets(),
+            vaults,
+            joined,
+        }
     }
 
     /// Closes every socket of this node, telling each client why (shutdown).

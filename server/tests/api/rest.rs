@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use syncscript_protocol::Role;
 
+use crate::socket::{SocketBuilder, WAIT};
 use syncscript_testkit::on_both_backends;
 use syncscript_testkit::{Backend, TestApp};
 
@@ -803,8 +804,14 @@ async fn probes_answer(backend: Backend) {
     assert!(ready.get("redis").is_none(), "one node, no Redis: {ready}");
 
     let team = app.team().await;
+    let mut watcher = SocketBuilder::new(&app)
+        .token(&team.viewer.token)
+        .connect()
+        .await;
+    watcher.join_ok(&team.vault.id).await;
     app.create_source(&team.owner, &team.vault.id, "Counted")
         .await;
+    watcher.next_event("source:created", WAIT).await;
     let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), StatusCode::OK);
     assert!(
@@ -814,20 +821,68 @@ async fn probes_answer(backend: Backend) {
             .starts_with("text/plain")
     );
     let text = metrics.text().await.unwrap();
-    assert!(
-        text.contains(r#"syncscript_events_published_total{node="node-test"} 3"#),
-        "two member:added and one source:created: {text}"
+    let has = |line: &str| {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in:\n{text}"
+        );
+    };
+    has(r#"syncscript_events_published_total{node="node-test"} 3"#);
+    // Two member:added before the watcher joined, then the source.
+    has(r#"syncscript_events_delivered_total{node="node-test"} 1"#);
+    has(r#"syncscript_broadcast_duration_seconds_count{node="node-test"} 3"#);
+    has(r#"syncscript_sockets{node="node-test"} 1"#);
+    has(r#"syncscript_watched_vaults{node="node-test"} 1"#);
+    has(r#"syncscript_joined_rooms{node="node-test"} 1"#);
+    has(
+        r#"syncscript_http_requests_total{node="node-test",method="POST",route="/api/vaults/{id}/sources",status="201"} 1"#,
     );
-    assert!(
-        text.lines()
-            .any(|line| line.starts_with("syncscript_http_requests_total{")
-                && line.contains(r#"method="POST""#)
-                && line.contains(r#"status="201""#)
-                && line.contains(r#"node="node-test""#)),
-        "{text}"
+    has(
+        r#"syncscript_http_request_duration_seconds_count{node="node-test",method="POST",route="/api/vaults/{id}/sources",status="201"} 1"#,
     );
+    let pools: &[&str] = match backend {
+        Backend::Sqlite => &["read", "write"],
+        Backend::Postgres => &["shared"],
+    };
+    for pool in pools {
+        assert!(
+            text.lines().any(|line| line.starts_with(&format!(
+                r#"syncscript_db_connections{{node="node-test",pool="{pool}",state="idle"}} "#
+            ))),
+            "pool {pool}: {text}"
+        );
+    }
+    let (status, _) = app.call(Method::GET, "/no/such/path", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        text.contains(r#"syncscript_sockets{node="node-test"} 0"#),
+        text.contains(r#"syncscript_http_requests_total{node="node-test",method="GET",route="unmatched",status="404"} 1"#),
+        "an unknown path is counted without making a series of its own: {text}"
+    );
+    // A catch-up is measured by how many events it replayed.
+    let ack = watcher
+        .join(json!({"vaultId": team.vault.id, "since": 0}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"syncscript_replayed_events_sum{node="node-test"} 3.0"#),
         "{text}"
     );
 }

@@ -3,34 +3,41 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use syncscript_protocol::Role;
+use syncscript_protocol::{Role, names};
 
+use crate::socket::{SocketBuilder, TestSocket, WAIT};
 use syncscript_testkit::on_both_backends;
-use syncscript_testkit::{Backend, TestApp};
+use syncscript_testkit::{Api, Backend, TestApp, TestUser};
 
-on_both_backends!(twenty_concurrent_writers_get_contiguous_seqs);
+on_both_backends!(
+    twenty_concurrent_writers_get_contiguous_seqs,
+    watchers_receive_concurrent_writes_in_seq_order,
+    a_catch_up_during_writes_comes_before_the_live_events
+);
 
 const WRITERS: usize = 20;
 const WRITES_EACH: usize = 10;
+const WATCHERS: usize = 25;
 
-async fn twenty_concurrent_writers_get_contiguous_seqs(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let owner = app.register("owner").await;
-    let vault = app.create_vault(&owner, "Busy").await;
+/// `WRITERS` new contributors of the vault.
+async fn contributors(app: &TestApp, owner: &TestUser, vault_id: &str) -> Vec<TestUser> {
     let mut writers = Vec::new();
     for n in 0..WRITERS {
         let writer = app.register(&format!("writer{n}")).await;
-        app.add_member(&owner, &vault.id, &writer, Role::Contributor)
+        app.add_member(owner, vault_id, &writer, Role::Contributor)
             .await;
         writers.push(writer);
     }
-    let before = app.logged_seqs(&vault.id).await.len();
+    writers
+}
+
+/// Every writer creates `WRITES_EACH` sources, all writers at once.
+async fn write_concurrently(api: &Api, vault_id: &str, writers: Vec<TestUser>) {
     let mut tasks = Vec::new();
     for writer in writers {
-        let http = app.http.clone();
-        let url = app.url(&format!("/api/vaults/{}/sources", vault.id));
+        let http = api.http.clone();
+        let url = api.url(&format!("/api/vaults/{vault_id}/sources"));
         tasks.push(tokio::spawn(async move {
-            let mut seqs = Vec::new();
             for i in 0..WRITES_EACH {
                 let response = http
                     .post(&url)
@@ -40,14 +47,21 @@ async fn twenty_concurrent_writers_get_contiguous_seqs(backend: Backend) {
                     .await
                     .expect("request");
                 assert_eq!(response.status(), StatusCode::CREATED);
-                seqs.push(response.json::<serde_json::Value>().await.expect("json"));
             }
-            seqs
         }));
     }
     for task in tasks {
         task.await.expect("writer");
     }
+}
+
+async fn twenty_concurrent_writers_get_contiguous_seqs(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register("owner").await;
+    let vault = app.create_vault(&owner, "Busy").await;
+    let writers = contributors(&app, &owner, &vault.id).await;
+    let before = app.logged_seqs(&vault.id).await.len();
+    write_concurrently(&app, &vault.id, writers).await;
     let total = before + WRITERS * WRITES_EACH;
     let seqs = app.logged_seqs(&vault.id).await;
     assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
@@ -87,4 +101,76 @@ async fn twenty_concurrent_writers_get_contiguous_seqs(backend: Backend) {
         );
     }
     assert_eq!(app.count("sources").await, (WRITERS * WRITES_EACH) as i64);
+}
+
+/// In-order fan-out (docs/protocol.md, "Order of delivery"): with twenty
+/// writers committing at once, every watcher receives every event once, in
+/// seq order.
+async fn watchers_receive_concurrent_writes_in_seq_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register("owner").await;
+    let vault = app.create_vault(&owner, "Watched").await;
+    let writers = contributors(&app, &owner, &vault.id).await;
+    let mut watchers = Vec::new();
+    for _ in 0..WATCHERS {
+        let mut socket = SocketBuilder::new(&app).token(&owner.token).connect().await;
+        socket.join_ok(&vault.id).await;
+        watchers.push(socket);
+    }
+    let before = app.logged_seqs(&vault.id).await.len() as i64;
+    write_concurrently(&app, &vault.id, writers).await;
+    let expected: Vec<i64> = (before + 1..=before + (WRITERS * WRITES_EACH) as i64).collect();
+    for (n, watcher) in watchers.iter_mut().enumerate() {
+        let mut seqs = Vec::new();
+        for _ in 0..expected.len() {
+            let event = watcher.next_event("source:created", WAIT).await;
+            seqs.push(event["seq"].as_i64().expect("seq"));
+        }
+        assert_eq!(
+            seqs, expected,
+            "watcher {n} received these seqs in this order"
+        );
+    }
+}
+
+/// A join with `since` while twenty writers commit: the replay and the live
+/// events reach the socket as one run of seqs, in order, each once.
+async fn a_catch_up_during_writes_comes_before_the_live_events(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register("owner").await;
+    let vault = app.create_vault(&owner, "Caught up").await;
+    let writers = contributors(&app, &owner, &vault.id).await;
+    for n in 0..100 {
+        app.create_source(&owner, &vault.id, &format!("Earlier {n}"))
+            .await;
+    }
+    let writing = {
+        let api = Api::new(app.base.clone());
+        let vault_id = vault.id.clone();
+        tokio::spawn(async move { write_concurrently(&api, &vault_id, writers).await })
+    };
+    let mut socket = SocketBuilder::new(&app).token(&owner.token).connect().await;
+    let ack = socket.join(json!({"vaultId": vault.id, "since": 0})).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    writing.await.expect("writers");
+    let head = app.logged_seqs(&vault.id).await.len();
+    let seqs = sequenced_seqs(&mut socket, head).await;
+    assert_eq!(seqs, (1..=head as i64).collect::<Vec<_>>());
+}
+
+/// The seqs of the sequenced events the socket receives, in arrival order,
+/// until it has `count` of them.
+async fn sequenced_seqs(socket: &mut TestSocket, count: usize) -> Vec<i64> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut seqs = Vec::new();
+    while seqs.len() < count && tokio::time::Instant::now() < deadline {
+        socket.sync().await;
+        seqs.extend(
+            socket
+                .take_matching(|name| names::ALL.contains(&name))
+                .iter()
+                .map(|(_, event)| event["seq"].as_i64().expect("seq")),
+        );
+    }
+    seqs
 }
