@@ -44,6 +44,26 @@ pub async fn member_role<'e>(
     role.map(|(role,)| parse_role(&role)).transpose()
 }
 
+/// The user's role in a live vault and the vault's head seq, in one query
+/// (`None` for a non-member, or a deleted vault).
+pub async fn role_and_head<'e>(
+    db: impl Executor<'e, Database = Any>,
+    vault_id: &str,
+    user_id: &str,
+) -> Result<Option<(Role, i64)>, AppError> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        r#"SELECT vu.role, v.event_seq FROM vault_users vu
+           JOIN vaults v ON v.id = vu.vault_id
+           WHERE vu.vault_id = $1 AND vu.user_id = $2 AND v.deleted_at IS NULL"#,
+    )
+    .bind(vault_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    row.map(|(role, head)| Ok((parse_role(&role)?, head)))
+        .transpose()
+}
+
 /// The caller's role if it allows `action`: a non-member gets 404 (the vault's
 /// existence is not leaked), a member without the right 403.
 pub async fn authorize<'e>(

@@ -271,10 +271,9 @@ async fn join_vault<A: Adapter>(
         return Err(JoinFailure::Gone(SendFailure::Closed));
     }
     let joined: Result<Joined, JoinFailure> = async {
-        let role = permissions::member_role(&state.db, &vault_id, &user_id)
+        let (role, head) = permissions::role_and_head(&state.db, &vault_id, &user_id)
             .await?
             .ok_or_else(access_denied)?;
-        let head = events::head(&state.db, &vault_id).await?;
         if let (Some(hold), Some(replayed)) = (&hold, replayed) {
             let tail = replay(
                 socket,
