@@ -248,11 +248,11 @@ async fn join_vault<A: Adapter>(
     let (vault_id, since) = parse_join(payload)?;
     let user_id = identity::of(socket)?.user.id;
     let access_denied = || AppError::Forbidden("Access denied to vault".into());
-    permissions::member_role(&state.db, &vault_id, &user_id)
+    let (_, head) = permissions::role_and_head(&state.db, &vault_id, &user_id)
         .await?
         .ok_or_else(access_denied)?;
     let replayed = match since {
-        Some(since) => catch_up(socket, state, &vault_id, since).await?,
+        Some(since) => catch_up(socket, state, &vault_id, since, head).await?,
         None => None,
     };
     let hold = match replayed {
@@ -308,16 +308,16 @@ struct Replayed {
     events: u64,
 }
 
-/// Replays every event after `since` up to the vault's head, or sends
-/// `vault:resync` (and `None`) when they are no longer all retained or
-/// `since` is ahead of the head.
+/// Replays every event after `since` up to `head`, or sends `vault:resync`
+/// (and `None`) when they are no longer all retained or `since` is ahead of
+/// the head.
 async fn catch_up<A: Adapter>(
     socket: &SocketRef<A>,
     state: &AppState,
     vault_id: &str,
     since: i64,
+    head: i64,
 ) -> Result<Option<Replayed>, JoinFailure> {
-    let head = events::head(&state.db, vault_id).await?;
     if since > head || !events::replayable(&state.db, vault_id, since, head, state).await? {
         let resync = Resync {
             vault_id: vault_id.to_owned(),
