@@ -100,6 +100,24 @@ pub enum Command {
     /// or the join (`error: FORBIDDEN: Access denied to vault`).
     #[command(verbatim_doc_comment)]
     Watch(WatchArgs),
+    /// Measure fan-out: connect many watching sockets, fire mutations and
+    /// time every delivery.
+    ///
+    /// Creates its own account (bench-…@bench.invalid) and vaults, so it is
+    /// safe against a live server, and deletes the vaults at the end. Each
+    /// watcher is one WebSocket of that account's session (like many tabs),
+    /// joined to one vault; source creations go to the vaults in turn. For
+    /// every delivered event it times sending the mutation → receipt, and it
+    /// checks each socket's seqs for gaps, reordering and duplicates.
+    ///
+    /// Prints a table (stdout) or, with --json, one JSON object; progress
+    /// bars and warnings go to stderr. Missing deliveries are reported on
+    /// stderr as `MISSING: …`.
+    ///
+    /// Exit status: 0 when every watcher received every event in order;
+    /// 2 when deliveries are missing or came out of order; 1 on errors.
+    #[command(verbatim_doc_comment)]
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -284,4 +302,61 @@ pub struct WatchArgs {
     /// Human-readable lines instead of JSON.
     #[arg(long)]
     pub pretty: bool,
+}
+
+/// How the bench's writers send mutations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// `POST /api/vaults/{id}/sources`, one keep-alive connection per writer.
+    Rest,
+    /// `source:create` with an ack, one socket per writer.
+    Socket,
+}
+
+impl Via {
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Rest => "rest",
+            Via::Socket => "socket",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Watching sockets, spread over the vaults (socket i joins vault i mod V).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub watchers: u32,
+    /// Vaults to create (at most one per watcher).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub vaults: u32,
+    /// Mutations (source creations) to fire; mutation k goes to vault k mod V.
+    #[arg(long, default_value_t = 200, conflicts_with = "duration")]
+    pub events: u32,
+    /// Mutations per second, all writers together; 0 = as fast as the
+    /// writers go.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// Concurrent writers (each waits for its mutation's answer before the
+    /// next).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub writers: u32,
+    /// How writers send mutations.
+    #[arg(long, value_enum, default_value_t = Via::Rest)]
+    pub via: Via,
+    /// Fire for this many seconds (rate × S mutations) instead of --events.
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// The server's process id (same machine, Linux): adds its resident
+    /// memory per socket and CPU time per delivered message, read from
+    /// /proc.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// After the first events, ask (on stderr: `bench: restart the server
+    /// now`) for a server restart; then fire --events more mutations as soon
+    /// as it answers again and time how long every watcher takes to
+    /// reconnect, rejoin and hold every event.
+    #[arg(long)]
+    pub restart_test: bool,
 }

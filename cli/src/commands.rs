@@ -9,6 +9,7 @@ use syncscript_client::api::ApiClient;
 use syncscript_client::store::{SessionStore, StoredSession, server_key};
 use syncscript_protocol::{LoginResponse, SESSION_COOKIE, UpdateSourceRequest};
 
+use crate::bench;
 use crate::cli::{
     Cli, Command, Credentials, EventsArgs, MemberCommand, MintArgs, SessionCommand,
     UpdateSourceArgs, VaultCommand,
@@ -56,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Events(args) => ctx.events(args).await?,
+        Command::Bench(args) => return bench::run(&ctx.server, &args, ctx.json).await,
         Command::Watch(args) => {
             let token = ctx.token()?;
             let api = ctx.anonymous.with_token(Some(token.clone()));

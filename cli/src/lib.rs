@@ -3,6 +3,7 @@
 //! the stored sessions and the Socket.IO session come from
 //! `syncscript-client`.
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod output;
