@@ -308,9 +308,10 @@ struct Replayed {
     events: u64,
 }
 
-/// Replays every event after `since` up to `head`, or sends `vault:resync`
-/// (and `None`) when they are no longer all retained or `since` is ahead of
-/// the head.
+/// Replays every event after `since` up to `head` that this node no longer
+/// has to broadcast (the rest is for the tail), or sends `vault:resync` (and
+/// `None`) when they are no longer all retained or `since` is ahead of the
+/// head.
 async fn catch_up<A: Adapter>(
     socket: &SocketRef<A>,
     state: &AppState,
@@ -327,9 +328,10 @@ async fn catch_up<A: Adapter>(
         state.metrics.replayed(0);
         return Ok(None);
     }
-    let events = replay(socket, state, vault_id, since, head, Pace::Backpressure).await?;
+    let settled = state.publisher.settled(vault_id, head);
+    let events = replay(socket, state, vault_id, since, settled, Pace::Backpressure).await?;
     Ok(Some(Replayed {
-        cursor: head.max(since),
+        cursor: settled.max(since),
         events,
     }))
 }

@@ -96,6 +96,20 @@ impl Publisher {
         }
     }
 
+    /// The last seq up to `head` that is no longer in the vault's line now:
+    /// it has been broadcast from this node, or is being broadcast, so a
+    /// socket that joins the room later will not receive it live. The bulk
+    /// of a catch-up stops there (replaying further could send an event
+    /// that then also arrives live).
+    pub fn settled(&self, vault_id: &str, head: i64) -> i64 {
+        let line = self
+            .lines
+            .lock()
+            .ok()
+            .and_then(|lines| lines.get(vault_id).cloned());
+        line.map_or(head, |line| line.settled(head))
+    }
+
     fn line(&self, vault_id: &str) -> Arc<Line> {
         match self.lines.lock() {
             Ok(mut lines) => lines.entry(vault_id.to_owned()).or_default().clone(),
@@ -200,8 +214,14 @@ impl Hold {
     /// ones committed here are still in the line and will reach the socket
     /// live.
     pub fn replay_bound(&self, head: i64) -> i64 {
+        self.line.settled(head)
+    }
+}
+
+impl Line {
+    /// `head`, or the seq before the first one still in the line.
+    fn settled(&self, head: i64) -> i64 {
         let first_pending = self
-            .line
             .pending
             .lock()
             .ok()
@@ -269,6 +289,8 @@ mod tests {
         assert_eq!(hold.replay_bound(7), 7);
         let pending = publisher.reserve("v", 5);
         assert_eq!(hold.replay_bound(7), 4);
+        assert_eq!(publisher.settled("v", 7), 4, "the bulk stops there too");
+        assert_eq!(publisher.settled("elsewhere", 7), 7);
         drop(pending);
         drop(hold);
         assert!(publisher.lines.lock().is_ok_and(|lines| lines.is_empty()));
