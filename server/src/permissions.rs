@@ -32,16 +32,8 @@ pub async fn member_role<'e>(
     vault_id: &str,
     user_id: &str,
 ) -> Result<Option<Role>, AppError> {
-    let role: Option<(String,)> = sqlx::query_as(
-        r#"SELECT vu.role FROM vault_users vu
-           JOIN vaults v ON v.id = vu.vault_id
-           WHERE vu.vault_id = $1 AND vu.user_id = $2 AND v.deleted_at IS NULL"#,
-    )
-    .bind(vault_id)
-    .bind(user_id)
-    .fetch_optional(db)
-    .await?;
-    role.map(|(role,)| parse_role(&role)).transpose()
+    let membership = role_and_head(db, vault_id, user_id).await?;
+    Ok(membership.map(|(role, _head)| role))
 }
 
 /// The user's role in a live vault and the vault's head seq, in one query

@@ -791,6 +791,13 @@ async fn a_vault_keeps_an_owner(backend: Backend) {
     .await;
 }
 
+/// The body of `GET /metrics`.
+async fn metrics_text(app: &TestApp) -> String {
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
 async fn probes_answer(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| config.node_id = "node-test".into()).await;
     for path in ["/healthz", "/readyz"] {
@@ -854,15 +861,7 @@ async fn probes_answer(backend: Backend) {
     }
     let (status, _) = app.call(Method::GET, "/no/such/path", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&app).await;
     assert!(
         text.contains(r#"syncscript_http_requests_total{node="node-test",method="GET",route="unmatched",status="404"} 1"#),
         "an unknown path is counted without making a series of its own: {text}"
@@ -872,15 +871,7 @@ async fn probes_answer(backend: Backend) {
         .join(json!({"vaultId": team.vault.id, "since": 0}))
         .await;
     assert_eq!(ack["ok"], true, "{ack}");
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&app).await;
     assert!(
         text.contains(r#"syncscript_replayed_events_sum{node="node-test"} 3.0"#),
         "{text}"
