@@ -2,6 +2,7 @@
 //! the `--help` text.
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use syncscript_client::IdempotencyKey;
 use syncscript_protocol::Role;
 
 /// The server used when neither `--server` nor `SYNCSCRIPT_SERVER` is given.
@@ -17,6 +18,12 @@ pub const DEFAULT_SEED_PASSWORD: &str = "demo-password";
 /// `$SYNCSCRIPT_CONFIG_DIR`, else under the user's config folder
 /// (`~/.config/syncscript/` on Linux). Server errors are printed on stderr as
 /// `error: CODE: message` and exit with status 1.
+///
+/// Every change (vault, member and source commands) carries an idempotency
+/// key: when no answer comes (connection lost, timeout) it is sent again
+/// with the same key a few times, and the server applies it at most once.
+/// Give the key yourself with `--idempotency-key KEY` to run a command
+/// again safely after it failed that way.
 #[derive(Debug, Parser)]
 #[command(name = "syncscript-cli", version, about, long_about)]
 pub struct Cli {
@@ -71,7 +78,7 @@ pub enum Command {
     /// Change a source's title and/or URL.
     UpdateSource(UpdateSourceArgs),
     /// Delete a source.
-    DeleteSource(SourceIdArgs),
+    DeleteSource(DeleteSourceArgs),
     /// Print a vault's event log (oldest first).
     Events(EventsArgs),
     /// Watch a vault live over Socket.IO, one line per event.
@@ -167,6 +174,8 @@ pub enum VaultCommand {
         /// Vault name (1–200 characters).
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Show a vault with its members and sources.
     Show(VaultIdArgs),
@@ -177,9 +186,36 @@ pub enum VaultCommand {
         /// New name (1–200 characters).
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Delete a vault and everything in it (owner only).
-    Delete(VaultIdArgs),
+    Delete {
+        #[command(flatten)]
+        vault: VaultIdArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+}
+
+/// The idempotency key of a change.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// Idempotency key of this change (1–200 visible ASCII characters; a
+    /// new one is made when omitted). The server applies a change at most
+    /// once per key: after a failure without an answer, run the same
+    /// command again with the same key.
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl KeyArgs {
+    /// The given key, else a new one.
+    pub fn key(&self) -> IdempotencyKey {
+        self.idempotency_key
+            .clone()
+            .unwrap_or_else(IdempotencyKey::generate)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +257,8 @@ pub enum MemberCommand {
         /// Role in the vault.
         #[arg(long, value_enum)]
         role: RoleArg,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Change a member's role.
     SetRole {
@@ -232,6 +270,8 @@ pub enum MemberCommand {
         /// New role.
         #[arg(long, value_enum)]
         role: RoleArg,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Remove a member from a vault (their live sockets are kicked).
     Remove {
@@ -240,6 +280,8 @@ pub enum MemberCommand {
         /// The member's user id.
         #[arg(long)]
         user: String,
+        #[command(flatten)]
+        key: KeyArgs,
     },
 }
 
@@ -254,6 +296,8 @@ pub struct AddSourceArgs {
     /// The PDF's http(s) URL.
     #[arg(long)]
     pub url: String,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -268,13 +312,17 @@ pub struct UpdateSourceArgs {
     /// New http(s) URL.
     #[arg(long)]
     pub url: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct SourceIdArgs {
+pub struct DeleteSourceArgs {
     /// Source id.
     #[arg(long)]
     pub source: String,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use anyhow::anyhow;
 use serde_json::json;
 use syncscript_client::api::ApiClient;
 use syncscript_client::store::{SessionStore, StoredSession, server_key};
+use syncscript_client::{ClientError, IdempotencyKey};
 use syncscript_protocol::{LoginResponse, SESSION_COOKIE, UpdateSourceRequest};
 
 use crate::bench;
@@ -37,10 +38,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vault(command) => ctx.vault(command).await?,
         Command::Member(command) => ctx.member(command).await?,
         Command::AddSource(args) => {
-            let source = ctx
-                .authed()?
-                .create_source(&args.vault, &args.title, &args.url)
-                .await?;
+            let key = args.key.key();
+            let source = keyed(
+                ctx.authed()?
+                    .create_source_with_key(&args.vault, &args.title, &args.url, &key)
+                    .await,
+                &key,
+            )?;
             if ctx.json {
                 print_json(&json!({ "source": source }))?;
             } else {
@@ -49,7 +53,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::UpdateSource(args) => ctx.update_source(args).await?,
         Command::DeleteSource(args) => {
-            ctx.authed()?.delete_source(&args.source).await?;
+            let key = args.key.key();
+            keyed(
+                ctx.authed()?
+                    .delete_source_with_key(&args.source, &key)
+                    .await,
+                &key,
+            )?;
             if ctx.json {
                 print_json(&json!({ "deleted": args.source }))?;
             } else {
@@ -222,8 +232,9 @@ impl Invocation {
                     Ok(())
                 }
             }
-            VaultCommand::Create { name } => {
-                let vault = api.create_vault(&name).await?;
+            VaultCommand::Create { name, key } => {
+                let key = key.key();
+                let vault = keyed(api.create_vault_with_key(&name, &key).await, &key)?;
                 if self.json {
                     print_json(&json!({ "vault": vault }))
                 } else {
@@ -258,8 +269,12 @@ impl Invocation {
                     Ok(())
                 }
             }
-            VaultCommand::Rename { vault, name } => {
-                let renamed = api.rename_vault(&vault.vault, &name).await?;
+            VaultCommand::Rename { vault, name, key } => {
+                let key = key.key();
+                let renamed = keyed(
+                    api.rename_vault_with_key(&vault.vault, &name, &key).await,
+                    &key,
+                )?;
                 if self.json {
                     print_json(&json!({ "vault": renamed }))
                 } else {
@@ -267,12 +282,13 @@ impl Invocation {
                     Ok(())
                 }
             }
-            VaultCommand::Delete(args) => {
-                api.delete_vault(&args.vault).await?;
+            VaultCommand::Delete { vault, key } => {
+                let key = key.key();
+                keyed(api.delete_vault_with_key(&vault.vault, &key).await, &key)?;
                 if self.json {
-                    print_json(&json!({ "deleted": args.vault }))
+                    print_json(&json!({ "deleted": vault.vault }))
                 } else {
-                    println!("Deleted vault {}", args.vault);
+                    println!("Deleted vault {}", vault.vault);
                     Ok(())
                 }
             }
@@ -291,16 +307,36 @@ impl Invocation {
                     Ok(())
                 };
             }
-            MemberCommand::Add { vault, email, role } => (
-                api.add_member(&vault.vault, &email, role.into()).await?,
-                "Added",
-            ),
-            MemberCommand::SetRole { vault, user, role } => (
-                api.update_member(&vault.vault, &user, role.into()).await?,
-                "Updated",
-            ),
-            MemberCommand::Remove { vault, user } => {
-                api.remove_member(&vault.vault, &user).await?;
+            MemberCommand::Add {
+                vault,
+                email,
+                role,
+                key,
+            } => {
+                let key = key.key();
+                let added = api
+                    .add_member_with_key(&vault.vault, &email, role.into(), &key)
+                    .await;
+                (keyed(added, &key)?, "Added")
+            }
+            MemberCommand::SetRole {
+                vault,
+                user,
+                role,
+                key,
+            } => {
+                let key = key.key();
+                let updated = api
+                    .update_member_with_key(&vault.vault, &user, role.into(), &key)
+                    .await;
+                (keyed(updated, &key)?, "Updated")
+            }
+            MemberCommand::Remove { vault, user, key } => {
+                let key = key.key();
+                keyed(
+                    api.remove_member_with_key(&vault.vault, &user, &key).await,
+                    &key,
+                )?;
                 return if self.json {
                     print_json(&json!({ "removed": user, "vaultId": vault.vault }))
                 } else {
@@ -325,7 +361,13 @@ impl Invocation {
             title: args.title,
             file_url: args.url,
         };
-        let source = self.authed()?.update_source(&args.source, &changes).await?;
+        let key = args.key.key();
+        let source = keyed(
+            self.authed()?
+                .update_source_with_key(&args.source, &changes, &key)
+                .await,
+            &key,
+        )?;
         if self.json {
             print_json(&json!({ "source": source }))
         } else {
@@ -350,4 +392,21 @@ impl Invocation {
             Ok(())
         }
     }
+}
+
+/// The outcome of a change sent with `key`. When no answer came even after
+/// the retries, nobody knows whether the server applied it: the error says
+/// how to try again without applying it twice.
+fn keyed<T>(result: Result<T, ClientError>, key: &IdempotencyKey) -> anyhow::Result<T> {
+    result.map_err(|error| {
+        if error.is_unanswered() {
+            let hint = format!(
+                "no answer from the server, so the change may or may not be applied: run the \
+                 same command again with --idempotency-key {key} to apply it at most once"
+            );
+            anyhow::Error::new(error).context(hint)
+        } else {
+            error.into()
+        }
+    })
 }

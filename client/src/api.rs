@@ -2,8 +2,18 @@
 //! answers as `syncscript-protocol` types, and failures as [`ClientError`]
 //! (the contract's `{"error": {code, message}}` becomes
 //! [`ClientError::Server`] with its HTTP status and code).
+//!
+//! Every mutation (vaults, members, sources) carries an `Idempotency-Key`
+//! ([`crate::mutation`]): the plain methods make a new key per call, the
+//! `*_with_key` methods take the caller's, so that an application can send
+//! the same key again when a person retries. Within one call, an attempt
+//! that got no answer at all (connection refused or reset, timeout) is
+//! retried with the same key, as the client's [`RetryPolicy`] allows; the
+//! server commits the mutation once and answers the retry with the first
+//! answer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde::Serialize;
@@ -17,6 +27,11 @@ use syncscript_protocol::{
 use url::Url;
 
 use crate::error::ClientError;
+use crate::mutation::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey, RetryPolicy};
+
+/// How long one attempt of a mutation may wait for its answer before it
+/// counts as unanswered (and is retried with the same key).
+pub const MUTATION_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client of one server, optionally authenticated with a bearer token.
 #[derive(Debug, Clone)]
@@ -24,6 +39,11 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
+    /// How mutations sent with a key are retried.
+    retry: RetryPolicy,
+    /// Whether the plain mutation methods make a key (see
+    /// [`ApiClient::raw_mutations`]).
+    keyed: bool,
 }
 
 impl ApiClient {
@@ -46,7 +66,38 @@ impl ApiClient {
                 url: server_url.to_owned(),
                 source: Arc::new(source),
             })?;
-        Ok(ApiClient { http, base, token })
+        Ok(ApiClient {
+            http,
+            base,
+            token,
+            retry: RetryPolicy::DEFAULT,
+            keyed: true,
+        })
+    }
+
+    /// The same client, retrying unanswered mutations as `policy` says
+    /// ([`RetryPolicy::DEFAULT`] unless told otherwise).
+    pub fn with_retry(&self, policy: RetryPolicy) -> ApiClient {
+        ApiClient {
+            retry: policy,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, whose plain mutation methods send no
+    /// `Idempotency-Key` and never retry: each call is exactly one bare
+    /// request (what a benchmark of the mutation path measures). The
+    /// `*_with_key` methods still send their key.
+    pub fn raw_mutations(&self) -> ApiClient {
+        ApiClient {
+            keyed: false,
+            ..self.clone()
+        }
+    }
+
+    /// How unanswered mutations are retried.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// The same server with another token (or none).
@@ -92,21 +143,7 @@ impl ApiClient {
             return Ok(response);
         }
         let body = response.text().await.unwrap_or_default();
-        Err(match serde_json::from_str::<ErrorBody>(&body) {
-            Ok(ErrorBody { error }) => ClientError::Server {
-                status: status.as_u16(),
-                code: error.code,
-                message: error.message,
-            },
-            Err(_) => ClientError::UnexpectedResponse {
-                status: status.as_u16(),
-                body: if body.is_empty() {
-                    status.canonical_reason().unwrap_or("").to_owned()
-                } else {
-                    body
-                },
-            },
-        })
+        Err(error_answer(status, body))
     }
 
     async fn json<T: DeserializeOwned>(
@@ -119,6 +156,77 @@ impl ApiClient {
             url: self.url(path),
             source: Arc::new(source),
         })
+    }
+
+    /// Sends one mutation and reads its whole answer. With a key, every
+    /// attempt carries it, and an attempt that got no answer (or lost the
+    /// answer's body) is retried as the retry policy allows; without one,
+    /// there is exactly one attempt.
+    async fn mutate<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let policy = if key.is_some() {
+            self.retry
+        } else {
+            RetryPolicy::NONE
+        };
+        let mut attempt = 1;
+        loop {
+            let mut builder = self
+                .request(method.clone(), path)
+                .timeout(MUTATION_ATTEMPT_TIMEOUT);
+            if let Some(body) = body {
+                builder = builder.json(body);
+            }
+            if let Some(key) = key {
+                builder = builder.header(IDEMPOTENCY_KEY_HEADER, key.as_str());
+            }
+            let answer = match self.send(path, builder).await {
+                Ok(response) => {
+                    response
+                        .bytes()
+                        .await
+                        .map(|bytes| bytes.to_vec())
+                        .map_err(|source| ClientError::Transport {
+                            url: self.url(path),
+                            source: Arc::new(source),
+                        })
+                }
+                Err(error) => Err(error),
+            };
+            match answer {
+                Err(error) if error.is_unanswered() && policy.allows_another(attempt) => {
+                    tokio::time::sleep(policy.delay(attempt)).await;
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// A mutation whose answer is a JSON body.
+    async fn mutate_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<T, ClientError> {
+        let bytes = self.mutate(method, path, body, key).await?;
+        serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode {
+            url: self.url(path),
+            source: Arc::new(source),
+        })
+    }
+
+    /// A new key for a plain mutation method, unless this client sends raw
+    /// mutations.
+    fn fresh_key(&self) -> Option<IdempotencyKey> {
+        self.keyed.then(IdempotencyKey::generate)
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -183,10 +291,30 @@ impl ApiClient {
         Ok(answer.vaults)
     }
 
-    /// `POST /api/vaults`: the caller becomes its owner.
+    /// `POST /api/vaults`: the caller becomes its owner. A new idempotency
+    /// key per call (see [`ApiClient::create_vault_with_key`]).
     pub async fn create_vault(&self, name: &str) -> Result<Vault, ClientError> {
+        self.create_vault_as(name, self.fresh_key().as_ref()).await
+    }
+
+    /// `POST /api/vaults` with the caller's idempotency key.
+    pub async fn create_vault_with_key(
+        &self,
+        name: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Vault, ClientError> {
+        self.create_vault_as(name, Some(key)).await
+    }
+
+    async fn create_vault_as(
+        &self,
+        name: &str,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Vault, ClientError> {
         let body = VaultInput { name: name.into() };
-        let answer: VaultResponse = self.with_body(Method::POST, "/api/vaults", &body).await?;
+        let answer: VaultResponse = self
+            .mutate_json(Method::POST, "/api/vaults", Some(&body), key)
+            .await?;
         Ok(answer.vault)
     }
 
@@ -196,20 +324,61 @@ impl ApiClient {
             .await
     }
 
-    /// `PATCH /api/vaults/{id}`.
+    /// `PATCH /api/vaults/{id}`. A new idempotency key per call.
     pub async fn rename_vault(&self, vault_id: &str, name: &str) -> Result<Vault, ClientError> {
+        self.rename_vault_as(vault_id, name, self.fresh_key().as_ref())
+            .await
+    }
+
+    /// `PATCH /api/vaults/{id}` with the caller's idempotency key.
+    pub async fn rename_vault_with_key(
+        &self,
+        vault_id: &str,
+        name: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Vault, ClientError> {
+        self.rename_vault_as(vault_id, name, Some(key)).await
+    }
+
+    async fn rename_vault_as(
+        &self,
+        vault_id: &str,
+        name: &str,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Vault, ClientError> {
         let body = RenameVaultRequest {
             name: Some(name.into()),
         };
         let path = format!("/api/vaults/{}", segment(vault_id));
-        let answer: VaultResponse = self.with_body(Method::PATCH, &path, &body).await?;
+        let answer: VaultResponse = self
+            .mutate_json(Method::PATCH, &path, Some(&body), key)
+            .await?;
         Ok(answer.vault)
     }
 
-    /// `DELETE /api/vaults/{id}`.
+    /// `DELETE /api/vaults/{id}`. A new idempotency key per call.
     pub async fn delete_vault(&self, vault_id: &str) -> Result<(), ClientError> {
+        self.delete_vault_as(vault_id, self.fresh_key().as_ref())
+            .await
+    }
+
+    /// `DELETE /api/vaults/{id}` with the caller's idempotency key.
+    pub async fn delete_vault_with_key(
+        &self,
+        vault_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<(), ClientError> {
+        self.delete_vault_as(vault_id, Some(key)).await
+    }
+
+    async fn delete_vault_as(
+        &self,
+        vault_id: &str,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(), ClientError> {
         let path = format!("/api/vaults/{}", segment(vault_id));
-        self.no_content(Method::DELETE, &path).await
+        self.mutate(Method::DELETE, &path, NO_BODY, key).await?;
+        Ok(())
     }
 
     /// `GET /api/vaults/{id}/members`.
@@ -219,28 +388,77 @@ impl ApiClient {
         Ok(answer.members)
     }
 
-    /// `POST /api/vaults/{id}/members`.
+    /// `POST /api/vaults/{id}/members`. A new idempotency key per call.
     pub async fn add_member(
         &self,
         vault_id: &str,
         email: &str,
         role: Role,
     ) -> Result<Member, ClientError> {
+        self.add_member_as(vault_id, email, role, self.fresh_key().as_ref())
+            .await
+    }
+
+    /// `POST /api/vaults/{id}/members` with the caller's idempotency key.
+    pub async fn add_member_with_key(
+        &self,
+        vault_id: &str,
+        email: &str,
+        role: Role,
+        key: &IdempotencyKey,
+    ) -> Result<Member, ClientError> {
+        self.add_member_as(vault_id, email, role, Some(key)).await
+    }
+
+    async fn add_member_as(
+        &self,
+        vault_id: &str,
+        email: &str,
+        role: Role,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Member, ClientError> {
         let body = AddMemberRequest {
             email: email.into(),
             role: role.as_str().into(),
         };
         let path = format!("/api/vaults/{}/members", segment(vault_id));
-        let answer: MemberResponse = self.with_body(Method::POST, &path, &body).await?;
+        let answer: MemberResponse = self
+            .mutate_json(Method::POST, &path, Some(&body), key)
+            .await?;
         Ok(answer.member)
     }
 
-    /// `PATCH /api/vaults/{id}/members/{userId}`.
+    /// `PATCH /api/vaults/{id}/members/{userId}`. A new idempotency key per
+    /// call.
     pub async fn update_member(
         &self,
         vault_id: &str,
         user_id: &str,
         role: Role,
+    ) -> Result<Member, ClientError> {
+        self.update_member_as(vault_id, user_id, role, self.fresh_key().as_ref())
+            .await
+    }
+
+    /// `PATCH /api/vaults/{id}/members/{userId}` with the caller's
+    /// idempotency key.
+    pub async fn update_member_with_key(
+        &self,
+        vault_id: &str,
+        user_id: &str,
+        role: Role,
+        key: &IdempotencyKey,
+    ) -> Result<Member, ClientError> {
+        self.update_member_as(vault_id, user_id, role, Some(key))
+            .await
+    }
+
+    async fn update_member_as(
+        &self,
+        vault_id: &str,
+        user_id: &str,
+        role: Role,
+        key: Option<&IdempotencyKey>,
     ) -> Result<Member, ClientError> {
         let body = UpdateMemberRequest {
             role: Some(role.as_str().into()),
@@ -250,18 +468,43 @@ impl ApiClient {
             segment(vault_id),
             segment(user_id)
         );
-        let answer: MemberResponse = self.with_body(Method::PATCH, &path, &body).await?;
+        let answer: MemberResponse = self
+            .mutate_json(Method::PATCH, &path, Some(&body), key)
+            .await?;
         Ok(answer.member)
     }
 
-    /// `DELETE /api/vaults/{id}/members/{userId}`.
+    /// `DELETE /api/vaults/{id}/members/{userId}`. A new idempotency key
+    /// per call.
     pub async fn remove_member(&self, vault_id: &str, user_id: &str) -> Result<(), ClientError> {
+        self.remove_member_as(vault_id, user_id, self.fresh_key().as_ref())
+            .await
+    }
+
+    /// `DELETE /api/vaults/{id}/members/{userId}` with the caller's
+    /// idempotency key.
+    pub async fn remove_member_with_key(
+        &self,
+        vault_id: &str,
+        user_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<(), ClientError> {
+        self.remove_member_as(vault_id, user_id, Some(key)).await
+    }
+
+    async fn remove_member_as(
+        &self,
+        vault_id: &str,
+        user_id: &str,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(), ClientError> {
         let path = format!(
             "/api/vaults/{}/members/{}",
             segment(vault_id),
             segment(user_id)
         );
-        self.no_content(Method::DELETE, &path).await
+        self.mutate(Method::DELETE, &path, NO_BODY, key).await?;
+        Ok(())
     }
 
     /// `GET /api/vaults/{id}/sources`: the snapshot and its seq.
@@ -270,19 +513,44 @@ impl ApiClient {
             .await
     }
 
-    /// `POST /api/vaults/{id}/sources`.
+    /// `POST /api/vaults/{id}/sources`. A new idempotency key per call.
     pub async fn create_source(
         &self,
         vault_id: &str,
         title: &str,
         file_url: &str,
     ) -> Result<Source, ClientError> {
+        self.create_source_as(vault_id, title, file_url, self.fresh_key().as_ref())
+            .await
+    }
+
+    /// `POST /api/vaults/{id}/sources` with the caller's idempotency key.
+    pub async fn create_source_with_key(
+        &self,
+        vault_id: &str,
+        title: &str,
+        file_url: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Source, ClientError> {
+        self.create_source_as(vault_id, title, file_url, Some(key))
+            .await
+    }
+
+    async fn create_source_as(
+        &self,
+        vault_id: &str,
+        title: &str,
+        file_url: &str,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Source, ClientError> {
         let body = CreateSourceRequest {
             title: title.into(),
             file_url: file_url.into(),
         };
         let path = format!("/api/vaults/{}/sources", segment(vault_id));
-        let answer: SourceResponse = self.with_body(Method::POST, &path, &body).await?;
+        let answer: SourceResponse = self
+            .mutate_json(Method::POST, &path, Some(&body), key)
+            .await?;
         Ok(answer.source)
     }
 
@@ -294,21 +562,62 @@ impl ApiClient {
         Ok(answer.source)
     }
 
-    /// `PATCH /api/sources/{id}`.
+    /// `PATCH /api/sources/{id}`. A new idempotency key per call.
     pub async fn update_source(
         &self,
         source_id: &str,
         changes: &UpdateSourceRequest,
     ) -> Result<Source, ClientError> {
+        self.update_source_as(source_id, changes, self.fresh_key().as_ref())
+            .await
+    }
+
+    /// `PATCH /api/sources/{id}` with the caller's idempotency key.
+    pub async fn update_source_with_key(
+        &self,
+        source_id: &str,
+        changes: &UpdateSourceRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Source, ClientError> {
+        self.update_source_as(source_id, changes, Some(key)).await
+    }
+
+    async fn update_source_as(
+        &self,
+        source_id: &str,
+        changes: &UpdateSourceRequest,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Source, ClientError> {
         let path = format!("/api/sources/{}", segment(source_id));
-        let answer: SourceResponse = self.with_body(Method::PATCH, &path, changes).await?;
+        let answer: SourceResponse = self
+            .mutate_json(Method::PATCH, &path, Some(changes), key)
+            .await?;
         Ok(answer.source)
     }
 
-    /// `DELETE /api/sources/{id}`.
+    /// `DELETE /api/sources/{id}`. A new idempotency key per call.
     pub async fn delete_source(&self, source_id: &str) -> Result<(), ClientError> {
+        self.delete_source_as(source_id, self.fresh_key().as_ref())
+            .await
+    }
+
+    /// `DELETE /api/sources/{id}` with the caller's idempotency key.
+    pub async fn delete_source_with_key(
+        &self,
+        source_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<(), ClientError> {
+        self.delete_source_as(source_id, Some(key)).await
+    }
+
+    async fn delete_source_as(
+        &self,
+        source_id: &str,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(), ClientError> {
         let path = format!("/api/sources/{}", segment(source_id));
-        self.no_content(Method::DELETE, &path).await
+        self.mutate(Method::DELETE, &path, NO_BODY, key).await?;
+        Ok(())
     }
 
     /// `GET /api/vaults/{id}/events?since=N&limit=M`: a page of the log.
@@ -338,6 +647,28 @@ impl ApiClient {
     /// `GET /readyz`.
     pub async fn readyz(&self) -> Result<Health, ClientError> {
         self.get("/readyz").await
+    }
+}
+
+/// The body of a mutation that has none.
+const NO_BODY: Option<&()> = None;
+
+/// The error a REST answer with a failure status stands for.
+fn error_answer(status: reqwest::StatusCode, body: String) -> ClientError {
+    match serde_json::from_str::<ErrorBody>(&body) {
+        Ok(ErrorBody { error }) => ClientError::Server {
+            status: status.as_u16(),
+            code: error.code,
+            message: error.message,
+        },
+        Err(_) => ClientError::UnexpectedResponse {
+            status: status.as_u16(),
+            body: if body.is_empty() {
+                status.canonical_reason().unwrap_or("").to_owned()
+            } else {
+                body
+            },
+        },
     }
 }
 

@@ -42,7 +42,7 @@ pub enum ClientError {
     Decode {
         url: String,
         #[source]
-        source: Arc<reqwest::Error>,
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
     /// Neither the environment (the variable `env`) nor the platform names
     /// a config folder.
@@ -121,6 +121,21 @@ impl ClientError {
         }
     }
 
+    /// Whether the request failed without an answer from the server: it
+    /// may or may not have been carried out (connection refused or reset,
+    /// a timeout, a closed socket, a lost ack). These are the failures a
+    /// mutation retries with the same idempotency key; an answer, even an
+    /// error, is final.
+    pub fn is_unanswered(&self) -> bool {
+        match self {
+            ClientError::Transport { source, .. } => !source.is_builder() && !source.is_redirect(),
+            ClientError::NotConnected
+            | ClientError::Send { .. }
+            | ClientError::AckTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The HTTP status of a REST answer, when there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -178,5 +193,25 @@ mod tests {
             "no answer to source:create from the server within 5s"
         );
         assert_eq!(timeout.detail(), None);
+        assert!(timeout.is_unanswered());
+        assert!(ClientError::NotConnected.is_unanswered());
+        assert!(!ClientError::Stopped.is_unanswered());
+    }
+
+    #[test]
+    fn answers_are_never_retried() {
+        let refused = ClientError::Server {
+            status: 503,
+            code: ErrorCode::Unavailable,
+            message: "Database unavailable, try again later".into(),
+        };
+        assert!(!refused.is_unanswered());
+        assert!(
+            !ClientError::from(ErrorDetail {
+                code: ErrorCode::Validation,
+                message: "title: must be 1-500 characters".into(),
+            })
+            .is_unanswered()
+        );
     }
 }

@@ -6,12 +6,16 @@
 //! - [`sequencer`]: the one ordering of a vault's sequenced events by seq;
 //! - [`socket`]: the one Socket.IO session (joins, rejoins with `since`,
 //!   commands with acks, and the rule for refused connections);
+//! - [`mutation`]: idempotency keys and the retry of mutations whose answer
+//!   was lost (REST `Idempotency-Key`, socket `opId`);
 //! - [`ClientError`]: the one error type, keeping the server's error code.
 
 pub mod api;
 pub mod error;
+pub mod mutation;
 pub mod sequencer;
 pub mod socket;
 pub mod store;
 
 pub use error::ClientError;
+pub use mutation::{IdempotencyKey, RetryPolicy};

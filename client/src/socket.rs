@@ -19,6 +19,12 @@
 //! - commands ([`Session::command`]) wait for their ack at most
 //!   [`ACK_TIMEOUT`]: rust_socketio's acks never time out on their own, and
 //!   their payload arrives one array level deeper than an event's;
+//! - the source commands ([`Session::create_source`],
+//!   [`Session::update_source`], [`Session::delete_source`]) carry an
+//!   `opId` (the caller's, or a new one) and are sent again with that same
+//!   `opId` when no ack came (not connected, the connection dropped, the
+//!   ack timed out), as the session's [`RetryPolicy`] allows: the server
+//!   commits the command once and answers a repeat with the first answer;
 //! - rust_socketio runs callbacks one at a time under a lock, so callbacks
 //!   only forward what they got into a channel; the task parses it, emits
 //!   and reports, in order.
@@ -49,12 +55,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use syncscript_protocol::{
-    ErrorCode, ErrorDetail, Head, JoinRequest, Joined, Left, Presence, Removed, Resync, commands,
+    CreateSourceCommand, DeleteAck, DeleteSourceCommand, ErrorCode, ErrorDetail, Head, JoinRequest,
+    Joined, Left, Presence, Removed, Resync, Source, SourceAck, UpdateSourceCommand, commands,
     names, parse_ack, signals,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ClientError;
+use crate::mutation::{IdempotencyKey, RetryPolicy};
 use crate::sequencer::Sequenced;
 
 /// How long a command waits for its ack.
@@ -120,6 +128,8 @@ pub enum Incoming {
 #[derive(Debug, Clone)]
 pub struct Session {
     requests: mpsc::UnboundedSender<Request>,
+    /// How the source commands are sent again when no ack came.
+    retry: RetryPolicy,
 }
 
 /// What a handle asks the task to do, in order.
@@ -170,7 +180,20 @@ impl Session {
             joins: BTreeMap::new(),
         };
         tokio::spawn(task.run());
-        (Session { requests }, incoming_rx)
+        let session = Session {
+            requests,
+            retry: RetryPolicy::DEFAULT,
+        };
+        (session, incoming_rx)
+    }
+
+    /// This handle, sending source commands again as `policy` says
+    /// ([`RetryPolicy::DEFAULT`] unless told otherwise).
+    pub fn with_retry(self, policy: RetryPolicy) -> Session {
+        Session {
+            retry: policy,
+            ..self
+        }
     }
 
     /// Joins `vault_id`, replaying every event after `since`; it is joined
@@ -229,6 +252,60 @@ impl Session {
                 event,
                 after: ACK_TIMEOUT,
             }),
+        }
+    }
+
+    /// `source:create` with its ack. The command's `opId` (a new one when
+    /// it has none) is kept for every attempt: when no ack comes, the
+    /// command is sent again as the retry policy allows.
+    pub async fn create_source(
+        &self,
+        mut command: CreateSourceCommand,
+    ) -> Result<Source, ClientError> {
+        command.op_id.get_or_insert_with(new_op_id);
+        let ack: SourceAck = self.mutation(commands::SOURCE_CREATE, &command).await?;
+        Ok(ack.source)
+    }
+
+    /// `source:update` with its ack, sent again with the same `opId` when
+    /// no ack comes (see [`Session::create_source`]).
+    pub async fn update_source(
+        &self,
+        mut command: UpdateSourceCommand,
+    ) -> Result<Source, ClientError> {
+        command.op_id.get_or_insert_with(new_op_id);
+        let ack: SourceAck = self.mutation(commands::SOURCE_UPDATE, &command).await?;
+        Ok(ack.source)
+    }
+
+    /// `source:delete` with its ack; the answer is the deleted source's id.
+    /// Sent again with the same `opId` when no ack comes (see
+    /// [`Session::create_source`]).
+    pub async fn delete_source(
+        &self,
+        mut command: DeleteSourceCommand,
+    ) -> Result<String, ClientError> {
+        command.op_id.get_or_insert_with(new_op_id);
+        let ack: DeleteAck = self.mutation(commands::SOURCE_DELETE, &command).await?;
+        Ok(ack.source_id)
+    }
+
+    /// A command sent, then sent again unchanged while no ack came and the
+    /// retry policy allows; the payload carries the command's `opId`.
+    async fn mutation<T: DeserializeOwned>(
+        &self,
+        event: &'static str,
+        payload: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        let mut attempt = 1;
+        loop {
+            match self.command(event, payload).await {
+                Err(error) if error.is_unanswered() && self.retry.allows_another(attempt) => {
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
         }
     }
 
@@ -534,6 +611,11 @@ impl Task {
         // Nobody listening any more is no reason to stop serving commands.
         let _ = self.incoming.send(item);
     }
+}
+
+/// A new `opId` for a command that came without one.
+fn new_op_id() -> String {
+    IdempotencyKey::generate().into_string()
 }
 
 /// The client, with callbacks that only forward.

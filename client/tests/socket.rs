@@ -48,6 +48,7 @@ fn create(vault_id: &str, title: &str, file_url: &str) -> CreateSourceCommand {
         vault_id: vault_id.into(),
         title: title.into(),
         file_url: file_url.into(),
+        op_id: None,
     }
 }
 

@@ -13,9 +13,11 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     PayloadTooLarge,
+    UriTooLong,
     Validation,
     RateLimited,
     Internal,
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -28,9 +30,11 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UriTooLong => 414,
             ErrorCode::Validation => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 
@@ -43,9 +47,11 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UriTooLong => "URI_TOO_LONG",
             ErrorCode::Validation => "VALIDATION",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Unavailable => "UNAVAILABLE",
         }
     }
 }
@@ -84,9 +90,11 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::Conflict,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::UriTooLong,
             ErrorCode::Validation,
             ErrorCode::RateLimited,
             ErrorCode::Internal,
+            ErrorCode::Unavailable,
         ] {
             let json = serde_json::to_value(code).unwrap();
             assert_eq!(json, serde_json::Value::String(code.as_str().into()));

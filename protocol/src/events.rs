@@ -94,6 +94,10 @@ pub struct CreateSourceCommand {
     pub vault_id: String,
     pub title: String,
     pub file_url: String,
+    /// The client's id for this operation (docs/protocol.md "Retry-safe
+    /// mutations"): a repeat with the same `opId` gets the first answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_id: Option<String>,
 }
 
 /// `source:update`: at least one of the optional fields.
@@ -105,6 +109,10 @@ pub struct UpdateSourceCommand {
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_url: Option<String>,
+    /// The client's id for this operation (docs/protocol.md "Retry-safe
+    /// mutations"): a repeat with the same `opId` gets the first answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_id: Option<String>,
 }
 
 /// `source:delete`.
@@ -112,6 +120,10 @@ pub struct UpdateSourceCommand {
 #[serde(rename_all = "camelCase")]
 pub struct DeleteSourceCommand {
     pub source_id: String,
+    /// The client's id for this operation (docs/protocol.md "Retry-safe
+    /// mutations"): a repeat with the same `opId` gets the first answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_id: Option<String>,
 }
 
 /// `vault:joined`, and the body of a successful join ack.

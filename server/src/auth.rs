@@ -29,6 +29,7 @@ use utoipa_axum::routes;
 
 use crate::db;
 use crate::error::{AppError, Json};
+use crate::limits::AuthAttempt;
 use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
@@ -180,7 +181,8 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-fn validate_email(raw: &str) -> Result<String, AppError> {
+/// An email address: at most 254 bytes once trimmed, no white space, `local@domain`.
+pub fn validate_email(raw: &str) -> Result<String, AppError> {
     let email = raw.trim();
     let well_formed = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
@@ -233,6 +235,21 @@ async fn hash_password(password: String) -> Result<String, AppError> {
     .map_err(AppError::from)
 }
 
+/// The hash an unknown email's password is checked against: a real hash
+/// (of a random password, made once), so the check costs what a real one
+/// does.
+async fn stand_in_hash() -> Result<String, AppError> {
+    static STAND_IN: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    STAND_IN
+        .get_or_try_init(|| {
+            let mut password = [0u8; 32];
+            rand::rng().fill_bytes(&mut password);
+            hash_password(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(password))
+        })
+        .await
+        .cloned()
+}
+
 async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
     let _slot = password_slot().await?;
     tokio::task::spawn_blocking(move || {
@@ -256,10 +273,12 @@ async fn verify_password(password: String, hash: String) -> Result<bool, AppErro
         (status = 201, description = "Account created", body = UserResponse),
         (status = 403, description = "Signup disabled", body = ErrorBody),
         (status = 409, description = "Email already registered", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn signup(
+    _: AuthAttempt,
     State(state): State<AppState>,
     Json(input): Json<SignupRequest>,
 ) -> Result<(StatusCode, Json<UserResponse>), AppError> {
@@ -315,9 +334,11 @@ async fn insert_user<'e>(
     responses(
         (status = 200, description = "Logged in; also sets the session cookie", body = LoginResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
+    _: AuthAttempt,
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(input): Json<LoginRequest>,
@@ -330,7 +351,12 @@ pub async fn login(
     .fetch_optional(&state.db)
     .await?;
     let denied = || AppError::Unauthorized("Invalid email or password".into());
-    let (id, email, name, created_at, password_hash) = found.ok_or_else(denied)?;
+    let Some((id, email, name, created_at, password_hash)) = found else {
+        // As slow as a wrong password, so that the time of the answer does
+        // not tell which emails have an account.
+        verify_password(input.password, stand_in_hash().await?).await?;
+        return Err(denied());
+    };
     if !verify_password(input.password, password_hash).await? {
         return Err(denied());
     }

@@ -1,9 +1,12 @@
 //! Command line and environment configuration of `syncscript`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 use url::Url;
 
 /// Largest request body accepted (docs/protocol.md: 64 KiB).
@@ -86,6 +89,72 @@ pub struct ServeArgs {
     /// have missed (`vault:head`), e.g. `5s`.
     #[arg(long, env = "SYNCSCRIPT_HEAD_SWEEP", default_value = "5s", value_parser = positive_duration)]
     pub head_sweep: Duration,
+
+    /// A web origin (`https://app.example.org`) whose pages may call the
+    /// API with a bearer token (CORS); repeat, or separate with commas, for
+    /// several. Without it no cross-origin page may read an answer.
+    #[arg(long, env = "SYNCSCRIPT_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origin: Vec<HeaderValue>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// A web origin: scheme, host and optional port, nothing else.
+fn parse_origin(value: &str) -> Result<HeaderValue, String> {
+    let url = Url::parse(value).map_err(|e| format!("{value:?} is not an origin: {e}"))?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https")
+        || origin.trim_end_matches('/') != value.trim_end_matches('/')
+    {
+        return Err(format!(
+            "{value:?} is not an origin such as https://app.example.org"
+        ));
+    }
+    HeaderValue::from_str(&origin).map_err(|e| e.to_string())
+}
+
+/// Abuse limits (docs/security.md): what one client address, socket or
+/// user may do.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Login and signup attempts per minute from one client address (also
+    /// the burst); over it they are refused with 429 and `Retry-After`.
+    /// 0 turns the limit off.
+    #[arg(long, env = "SYNCSCRIPT_AUTH_RATE_PER_MINUTE", default_value_t = 20)]
+    pub auth_rate_per_minute: u32,
+
+    /// A reverse proxy (an address or a network such as `10.0.0.0/8`;
+    /// repeat for several, or separate with commas) whose `X-Forwarded-For`
+    /// header names the client. From any other peer the header is ignored.
+    #[arg(long, env = "SYNCSCRIPT_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxy: Vec<IpNet>,
+
+    /// Socket.IO commands per second one socket may send (bursts of twice
+    /// as many); more are refused with `RATE_LIMITED`. 0 turns it off.
+    #[arg(long, env = "SYNCSCRIPT_SOCKET_COMMAND_RATE", default_value_t = 50)]
+    pub socket_command_rate: u32,
+
+    /// Vaults one socket may watch at once; one more `vault:join` is
+    /// refused with `RATE_LIMITED`.
+    #[arg(long, env = "SYNCSCRIPT_MAX_VAULTS_PER_SOCKET", default_value_t = 100)]
+    pub max_vaults_per_socket: usize,
+
+    /// Sockets one user may have open on this node; one more handshake is
+    /// refused with `RATE_LIMITED`.
+    #[arg(long, env = "SYNCSCRIPT_MAX_SOCKETS_PER_USER", default_value_t = 50)]
+    pub max_sockets_per_user: usize,
+
+    /// Largest Socket.IO packet, or long-polling request body, in bytes;
+    /// a client that sends more is disconnected.
+    #[arg(long, env = "SYNCSCRIPT_MAX_SOCKETIO_PAYLOAD", default_value_t = 64 * 1024)]
+    pub max_socketio_payload: u64,
+
+    /// How long a client that opened a Socket.IO transport has to complete
+    /// the handshake (send its CONNECT) before it is disconnected.
+    #[arg(long, env = "SYNCSCRIPT_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub handshake_timeout: Duration,
 }
 
 /// What the server needs to run, independent of how it was given.
@@ -104,6 +173,60 @@ pub struct Config {
     pub node_id: String,
     /// Period of the `vault:head` sweep.
     pub head_sweep: Duration,
+    /// Origins allowed to call the API cross-origin (CORS); none by default.
+    pub cors_origins: Vec<HeaderValue>,
+    pub limits: Limits,
+}
+
+/// Abuse limits; see [`LimitArgs`] for each.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `None`: no limit.
+    pub auth_rate_per_minute: Option<NonZeroU32>,
+    pub trusted_proxies: Vec<IpNet>,
+    /// `None`: no limit.
+    pub socket_command_rate: Option<NonZeroU32>,
+    pub max_vaults_per_socket: usize,
+    pub max_sockets_per_user: usize,
+    pub max_socketio_payload: u64,
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// The defaults of `syncscript serve`.
+    fn default() -> Limits {
+        Limits {
+            auth_rate_per_minute: NonZeroU32::new(20),
+            trusted_proxies: Vec::new(),
+            socket_command_rate: NonZeroU32::new(50),
+            max_vaults_per_socket: 100,
+            max_sockets_per_user: 50,
+            max_socketio_payload: 64 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl From<LimitArgs> for Limits {
+    fn from(args: LimitArgs) -> Limits {
+        Limits {
+            auth_rate_per_minute: NonZeroU32::new(args.auth_rate_per_minute),
+            trusted_proxies: args.trusted_proxy,
+            socket_command_rate: NonZeroU32::new(args.socket_command_rate),
+            max_vaults_per_socket: args.max_vaults_per_socket,
+            max_sockets_per_user: args.max_sockets_per_user,
+            max_socketio_payload: args.max_socketio_payload,
+            handshake_timeout: args.handshake_timeout,
+        }
+    }
+}
+
+/// An address (`10.1.2.3`, `::1`) or a network (`10.0.0.0/8`).
+fn parse_network(value: &str) -> Result<IpNet, String> {
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{value:?} is not an IP address or network"))
 }
 
 impl Config {
@@ -119,6 +242,8 @@ impl Config {
             redis_url: None,
             node_id: random_node_id(),
             head_sweep: Duration::from_secs(5),
+            cors_origins: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -147,6 +272,8 @@ impl From<ServeArgs> for Config {
             redis_url: args.redis_url,
             node_id: args.node_id.unwrap_or_else(random_node_id),
             head_sweep: args.head_sweep,
+            cors_origins: args.cors_origin,
+            limits: args.limits.into(),
             ..Config::new(args.database.database_url)
         }
     }

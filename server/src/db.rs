@@ -12,9 +12,11 @@ use std::path::Path;
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyTransactionManager};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
+use sqlx_core::transaction::TransactionManager;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -63,6 +65,9 @@ fn prepare_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
+/// The longest a request waits for a PostgreSQL connection.
+const POSTGRES_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The connection pools of one server.
 #[derive(Debug, Clone)]
 pub struct Pools {
@@ -78,6 +83,100 @@ impl Pools {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+}
+
+/// A write transaction on a pooled connection that is never reused in a
+/// doubtful state: a connection whose COMMIT failed is closed, not given
+/// back to the pool, and on SQLite so is one rolled back.
+///
+/// sqlx's own `Transaction` returns the connection to the pool whatever
+/// happened; after a failed COMMIT (a full disk, a read-only file) the
+/// SQLite driver's transaction depth stays raised, so the next `BEGIN`
+/// becomes a SAVEPOINT inside a transaction that never commits: writes
+/// would be acknowledged and broadcast but never stored.
+pub struct Tx {
+    conn: PoolConnection<Any>,
+    open: bool,
+    /// A COMMIT was sent and did not finish (the future was dropped).
+    committing: bool,
+}
+
+impl Tx {
+    /// Begins a transaction on a connection of `pool` that is not inside
+    /// one already.
+    pub async fn begin(pool: &AnyPool) -> Result<Tx, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        while AnyTransactionManager::get_transaction_depth(&conn) != 0 {
+            conn.close_on_drop();
+            drop(conn);
+            conn = pool.acquire().await?;
+        }
+        if let Err(error) = AnyTransactionManager::begin(&mut conn, None).await {
+            conn.close_on_drop();
+            return Err(error);
+        }
+        Ok(Tx {
+            conn,
+            open: true,
+            committing: false,
+        })
+    }
+
+    /// Rolls back, keeping the connection for the pool when the rollback
+    /// leaves it outside any transaction (closing it otherwise).
+    pub async fn rollback(mut self) {
+        let rolled_back = AnyTransactionManager::rollback(&mut self.conn).await;
+        self.open = false;
+        if let Err(error) = &rolled_back {
+            tracing::warn!(%error, "rollback failed: closing the connection");
+        }
+        if rolled_back.is_err() || AnyTransactionManager::get_transaction_depth(&self.conn) != 0 {
+            self.conn.close_on_drop();
+        }
+    }
+
+    /// Commits; the connection is closed when the commit fails.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.committing = true;
+        let committed = AnyTransactionManager::commit(&mut self.conn).await;
+        self.committing = false;
+        self.open = false;
+        if committed.is_err() {
+            self.conn.close_on_drop();
+        }
+        committed
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Tx {
+    /// Not committed: rolled back. SQLite rolls back when the connection
+    /// closes, and a rollback that cannot run (the disk is full) must not
+    /// leave it half-open in the pool; PostgreSQL's rollback is queued on
+    /// the connection as sqlx does. A COMMIT interrupted midway leaves the
+    /// connection in an unknown state: closed on either backend.
+    fn drop(&mut self) {
+        if self.open {
+            if self.committing || self.conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                self.conn.close_on_drop();
+            } else {
+                AnyTransactionManager::start_rollback(&mut self.conn);
+            }
+        }
     }
 }
 
@@ -101,6 +200,10 @@ pub async fn connect(url: &str) -> anyhow::Result<Pools> {
         }
         Backend::Postgres => AnyPoolOptions::new()
             .max_connections(16)
+            // While PostgreSQL refuses connections sqlx keeps retrying until
+            // this deadline: it bounds how long a request waits before its
+            // 503 during an outage.
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map(|pool| Pools {

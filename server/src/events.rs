@@ -18,12 +18,13 @@ use std::future::Future;
 use std::time::Instant;
 
 use chrono::Utc;
-use sqlx::{Any, AnyConnection, Executor, Transaction};
+use sqlx::{Any, AnyConnection, Executor};
 use syncscript_protocol::{Actor, EventKind, EventMeta, LoggedEvent, VaultEvent};
 
 use crate::auth;
 use crate::db;
 use crate::error::AppError;
+use crate::idempotency::{self, Binding, Claim};
 use crate::permissions::{self, Action};
 use crate::realtime::identity::SessionUser;
 use crate::realtime::publisher::{Committed, Ticket};
@@ -32,12 +33,14 @@ use crate::state::AppState;
 /// A mutation of one vault in progress: an open transaction holding the
 /// vault's next seq and the caller's checked role.
 pub struct Mutation {
-    tx: Transaction<'static, Any>,
+    tx: db::Tx,
     /// The seq's place in this node's publishing line.
     ticket: Ticket,
     seq: i64,
     vault_id: String,
     actor: Actor,
+    /// The idempotency key to bind to the mutation's result, with it.
+    remembered: Option<Binding>,
 }
 
 impl Mutation {
@@ -49,7 +52,7 @@ impl Mutation {
         user: &SessionUser,
         action: Action,
     ) -> Result<Mutation, AppError> {
-        let mut tx = state.writer.begin().await?;
+        let mut tx = db::Tx::begin(&state.writer).await?;
         let seq: Option<(i64,)> = sqlx::query_as(
             r#"UPDATE vaults SET event_seq = event_seq + 1
                WHERE id = $1 AND deleted_at IS NULL
@@ -63,7 +66,16 @@ impl Mutation {
         };
         // Still under the row lock: tickets are taken in seq order.
         let ticket = state.publisher.reserve(vault_id, seq);
-        let role = permissions::authorize(&mut *tx, vault_id, &user.id, action).await?;
+        // A refusal is rolled back here rather than by dropping the
+        // transaction, so that the connection stays in the pool (see
+        // `db::Tx`): refused commands are the common failure.
+        let role = match permissions::authorize(&mut *tx, vault_id, &user.id, action).await {
+            Ok(role) => role,
+            Err(error) => {
+                tx.rollback().await;
+                return Err(error);
+            }
+        };
         Ok(Mutation {
             tx,
             ticket,
@@ -74,7 +86,20 @@ impl Mutation {
                 user_name: user.name.clone(),
                 role,
             },
+            remembered: None,
         })
+    }
+
+    /// Binds `claim` (when the client gave a key) to `result` when the
+    /// mutation commits, so that a retry gets `result` back instead of
+    /// changing anything (see [`idempotency`]).
+    pub fn remember(
+        &mut self,
+        claim: Option<&Claim>,
+        result: &impl serde::Serialize,
+    ) -> Result<(), AppError> {
+        self.remembered = claim.map(|claim| claim.bind(result)).transpose()?;
+        Ok(())
     }
 
     /// The transaction's connection, for the mutation's own statements.
@@ -113,11 +138,19 @@ impl Mutation {
         .bind(&event.meta.timestamp)
         .execute(&mut *self.tx)
         .await?;
+        if let Some(binding) = &self.remembered {
+            idempotency::store(&mut self.tx, binding).await?;
+        }
         self.tx.commit().await?;
+        let evicts = match &event.kind {
+            EventKind::MemberRemoved(member) => Some(member.user_id.clone()),
+            _ => None,
+        };
         let committed = Committed {
             seq: event.meta.seq,
             name: event.name(),
             payload,
+            evicts,
         };
         let vault_id = event.meta.vault_id.as_str();
         self.ticket
@@ -127,7 +160,10 @@ impl Mutation {
     }
 }
 
-/// Broadcasts a committed event to the vault's room (in its line's turn).
+/// Broadcasts a committed event to the vault's room (in its line's turn);
+/// a removal then evicts the member before the line moves on, so that no
+/// later event of the vault reaches the member's sockets and the member
+/// gets its own `member:removed` first.
 async fn broadcast(state: &AppState, vault_id: &str, event: Committed) {
     let started = Instant::now();
     let sockets = state
@@ -141,6 +177,9 @@ async fn broadcast(state: &AppState, vault_id: &str, event: Committed) {
         .await;
     state.heads.delivered(vault_id, event.seq);
     state.metrics.published(sockets, started.elapsed());
+    if let Some(user_id) = &event.evicts {
+        state.rooms.evict_member(vault_id, user_id).await;
+    }
 }
 
 /// Runs `work` on a task of its own, so that it completes even when the

@@ -11,6 +11,8 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod idempotency;
+pub mod limits;
 pub mod members;
 pub mod metrics;
 pub mod openapi;
@@ -23,13 +25,18 @@ pub mod vaults;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::serve::ListenerExt;
-
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
+use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 
 pub use config::{Config, MAX_BODY_BYTES};
@@ -90,12 +97,49 @@ pub async fn app(
         .with_state(state.clone());
     // The test page's `/socket.io/*.js` routes must answer before the
     // Socket.IO layer, which claims every `/socket.io/` path.
-    Ok((testpage::wrap(router), state, Background(tasks)))
+    let router = testpage::wrap(router);
+    let router = match cors(&state.config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    let router = router.layer(axum::middleware::from_fn(error::limit_uri));
+    Ok((router, state, Background(tasks)))
 }
 
+/// CORS for the allowed origins (none: no CORS headers at all, so that no
+/// other origin's page can read an answer). Bearer tokens only: cookies are
+/// never sent cross-origin, so credentials are not allowed.
+fn cors(origins: &[axum::http::HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{Method, header};
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins.to_vec())
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                header::RETRY_AFTER,
+                header::HeaderName::from_static("idempotency-replayed"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+/// How long a client may take to send a request's headers; a client that
+/// trickles them (or never finishes) is disconnected instead of holding a
+/// connection and its task forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects to the database (and Redis), runs the migrations and serves
-/// `listener` until `shutdown` resolves, then closes every socket and the
-/// pool.
+/// `listener` until `shutdown` resolves, then closes the port, every
+/// socket, the open HTTP connections (once their requests are answered)
+/// and the pool.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -107,89 +151,64 @@ pub async fn run(
     let (router, state, background) = app(pools.clone(), config).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, %node, "syncscript listening on http://{addr}");
-    let (stop_accepting, stop) = tokio::sync::oneshot::channel();
-    let (port_closed, closed) = tokio::sync::oneshot::channel();
-    let listener = ClosingListener::new(listener, stop, port_closed).tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "could not disable Nagle on an accepted socket");
-        }
-    });
-    let rooms = state.rooms.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing the port, then every socket");
-            // Close the port before the sockets: a client that reconnects at
-            // once must be refused at TCP level (and retry until the next
-            // server is up), not accepted by a server that is going away.
-            if stop_accepting.send(()).is_ok() {
-                closed.await.ok();
-            }
-            rooms.close_all().await;
-        })
-        .await?;
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                // Per-connection failures (a reset before accept, no file
+                // descriptors left): log, breathe, keep accepting.
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        serve_connection(tcp, remote, router.clone(), &connections);
+    }
+    tracing::info!("shutting down: closing the port, then every socket");
+    // Close the port before the sockets: a client that reconnects at once
+    // must be refused at TCP level (and retry until the next server is
+    // up), not accepted by a server that is going away.
+    drop(listener);
+    state.rooms.close_all().await;
+    connections.shutdown().await;
     background.stop();
     pools.close().await;
     Ok(())
 }
 
-/// A TCP listener that closes its port as soon as shutdown begins, so that
-/// no connection is accepted while the open sockets are being closed.
-struct ClosingListener {
-    listener: Option<TcpListener>,
-    addr: SocketAddr,
-    stop: tokio::sync::oneshot::Receiver<()>,
-    port_closed: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl ClosingListener {
-    fn new(
-        listener: TcpListener,
-        stop: tokio::sync::oneshot::Receiver<()>,
-        port_closed: tokio::sync::oneshot::Sender<()>,
-    ) -> ClosingListener {
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        ClosingListener {
-            listener: Some(listener),
-            addr,
-            stop,
-            port_closed: Some(port_closed),
+/// Serves one accepted connection (HTTP/1 with upgrades to WebSocket, or
+/// HTTP/2) on a task of its own, with the peer's address as
+/// `ConnectInfo`.
+fn serve_connection(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    router: Router,
+    connections: &GracefulShutdown,
+) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::warn!(%error, "could not disable Nagle on an accepted socket");
+    }
+    let service = router.map_request(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(remote));
+        request
+    });
+    let watcher = connections.watcher();
+    tokio::spawn(async move {
+        let mut http = auto::Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let connection = http
+            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
+        if let Err(error) = watcher.watch(connection).await {
+            tracing::debug!(%error, %remote, "connection ended with an error");
         }
-    }
-}
-
-impl axum::serve::Listener for ClosingListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        while let Some(listener) = &self.listener {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(connection) => return connection,
-                    // Per-connection failures (a reset before accept, no
-                    // file descriptors left): log, breathe, keep accepting.
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                },
-                _ = &mut self.stop => {
-                    self.listener = None;
-                    if let Some(port_closed) = self.port_closed.take() {
-                        port_closed.send(()).ok();
-                    }
-                }
-            }
-        }
-        std::future::pending().await
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.addr)
-    }
+    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

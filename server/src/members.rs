@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use sqlx::{AnyConnection, AnyPool};
 use syncscript_protocol::{
     AddMemberRequest, ErrorBody, EventKind, Member, MemberList, MemberResponse, Role,
@@ -15,7 +16,9 @@ use crate::auth::Session;
 use crate::db;
 use crate::error::{AppError, Json, Path, parse_id};
 use crate::events::{Mutation, detached};
+use crate::idempotency::{self, Claim, IdempotencyKey};
 use crate::permissions::{self, Action};
+use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// The member routes.
@@ -115,7 +118,8 @@ pub async fn list(db: &AnyPool, vault_id: &str) -> Result<Vec<Member>, AppError>
 /// Adds a registered user to the vault (owner only); `member:added`.
 #[utoipa::path(post, path = "/api/vaults/{id}/members", tag = "members",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Vault id")),
+    params(("id" = String, Path, description = "Vault id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     request_body = AddMemberRequest,
     responses(
         (status = 201, description = "Added", body = MemberResponse),
@@ -129,14 +133,36 @@ pub async fn add_member(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    key: IdempotencyKey,
     Json(input): Json<AddMemberRequest>,
-) -> Result<(StatusCode, Json<MemberResponse>), AppError> {
+) -> Result<Response, AppError> {
     let id = parse_id(&id, "vault")?;
     let role = parse_requested_role(&input.role)?;
-    let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
+    let claim = key.claim(&session.user, "member.add", &id, &input)?;
+    let work = add(
+        &state,
+        &session.user,
+        &id,
+        &input.email,
+        role,
+        claim.as_ref(),
+    );
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond(StatusCode::CREATED, |member| MemberResponse { member }))
+}
+
+async fn add(
+    state: &AppState,
+    user: &SessionUser,
+    id: &str,
+    email: &str,
+    role: Role,
+    claim: Option<&Claim>,
+) -> Result<Member, AppError> {
+    let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
     let user: Option<(String, String, String)> =
         sqlx::query_as("SELECT id, email, name FROM users WHERE lower(email) = lower($1)")
-            .bind(input.email.trim())
+            .bind(email.trim())
             .fetch_optional(mutation.conn())
             .await?;
     let (user_id, email, name) =
@@ -145,7 +171,7 @@ pub async fn add_member(
         r#"INSERT INTO vault_users (vault_id, user_id, role, added_at) VALUES ($1, $2, $3, $4)
            ON CONFLICT (vault_id, user_id) DO NOTHING"#,
     )
-    .bind(&id)
+    .bind(id)
     .bind(&user_id)
     .bind(role.as_str())
     .bind(db::now())
@@ -162,10 +188,11 @@ pub async fn add_member(
         name,
         role,
     };
+    mutation.remember(claim, &member)?;
     mutation
-        .commit(&state, EventKind::MemberAdded(member.clone()))
+        .commit(state, EventKind::MemberAdded(member.clone()))
         .await?;
-    Ok((StatusCode::CREATED, Json(MemberResponse { member })))
+    Ok(member)
 }
 
 /// Changes a member's role (owner only); `member:updated`. Takes effect on
@@ -173,7 +200,8 @@ pub async fn add_member(
 #[utoipa::path(patch, path = "/api/vaults/{id}/members/{userId}", tag = "members",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Vault id"),
-           ("userId" = String, Path, description = "Member's user id")),
+           ("userId" = String, Path, description = "Member's user id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     request_body = UpdateMemberRequest,
     responses(
         (status = 200, description = "Role changed", body = MemberResponse),
@@ -187,31 +215,49 @@ pub async fn update_member(
     State(state): State<AppState>,
     session: Session,
     Path((id, user_id)): Path<(String, String)>,
+    key: IdempotencyKey,
     Json(input): Json<UpdateMemberRequest>,
-) -> Result<Json<MemberResponse>, AppError> {
+) -> Result<Response, AppError> {
     let id = parse_id(&id, "vault")?;
     let user_id = parse_id(&user_id, "user")?;
     let role = input
         .role
+        .as_deref()
         .ok_or_else(|| AppError::validation("role", "is required"))?;
-    let role = parse_requested_role(&role)?;
-    let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
-    let mut member = find_member(mutation.conn(), &id, &user_id).await?;
+    let role = parse_requested_role(role)?;
+    let target = format!("{id}/{user_id}");
+    let claim = key.claim(&session.user, "member.update", &target, &input)?;
+    let work = change_role(&state, &session.user, &id, &user_id, role, claim.as_ref());
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond(StatusCode::OK, |member| MemberResponse { member }))
+}
+
+async fn change_role(
+    state: &AppState,
+    user: &SessionUser,
+    id: &str,
+    user_id: &str,
+    role: Role,
+    claim: Option<&Claim>,
+) -> Result<Member, AppError> {
+    let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
+    let mut member = find_member(mutation.conn(), id, user_id).await?;
     if role != Role::Owner {
-        keep_an_owner(mutation.conn(), &id, &member).await?;
+        keep_an_owner(mutation.conn(), id, &member).await?;
     }
     sqlx::query("UPDATE vault_users SET role = $1 WHERE vault_id = $2 AND user_id = $3")
         .bind(role.as_str())
-        .bind(&id)
-        .bind(&user_id)
+        .bind(id)
+        .bind(user_id)
         .execute(mutation.conn())
         .await?;
     member.role = role;
+    mutation.remember(claim, &member)?;
     mutation
-        .commit(&state, EventKind::MemberUpdated(member.clone()))
+        .commit(state, EventKind::MemberUpdated(member.clone()))
         .await?;
-    state.request_presence(id);
-    Ok(Json(MemberResponse { member }))
+    state.request_presence(id.to_owned());
+    Ok(member)
 }
 
 /// Removes a member (owner only); `member:removed`, then the member's
@@ -219,7 +265,8 @@ pub async fn update_member(
 #[utoipa::path(delete, path = "/api/vaults/{id}/members/{userId}", tag = "members",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Vault id"),
-           ("userId" = String, Path, description = "Member's user id")),
+           ("userId" = String, Path, description = "Member's user id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Not an owner", body = ErrorBody),
@@ -231,10 +278,25 @@ pub async fn remove_member(
     State(state): State<AppState>,
     session: Session,
     Path((id, user_id)): Path<(String, String)>,
-) -> Result<StatusCode, AppError> {
+    key: IdempotencyKey,
+) -> Result<Response, AppError> {
     let id = parse_id(&id, "vault")?;
     let user_id = parse_id(&user_id, "user")?;
-    let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
+    let target = format!("{id}/{user_id}");
+    let claim = key.claim(&session.user, "member.remove", &target, &())?;
+    let work = remove(state.clone(), session.user, id, user_id, claim.clone());
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond_empty(StatusCode::NO_CONTENT))
+}
+
+async fn remove(
+    state: AppState,
+    user: SessionUser,
+    id: String,
+    user_id: String,
+    claim: Option<Claim>,
+) -> Result<(), AppError> {
+    let mut mutation = Mutation::begin(&state, &id, &user, Action::Manage).await?;
     let member = find_member(mutation.conn(), &id, &user_id).await?;
     keep_an_owner(mutation.conn(), &id, &member).await?;
     sqlx::query("DELETE FROM vault_users WHERE vault_id = $1 AND user_id = $2")
@@ -242,15 +304,15 @@ pub async fn remove_member(
         .bind(&user_id)
         .execute(mutation.conn())
         .await?;
-    // Commit and eviction together, to the end even if the request goes.
+    mutation.remember(claim.as_ref(), &())?;
+    // The eviction runs in the vault's publishing line, right after
+    // `member:removed` (events::broadcast).
     detached(async move {
         mutation
             .commit(&state, EventKind::MemberRemoved(member))
             .await?;
-        state.rooms.evict_member(&id, &user_id).await;
         state.request_presence(id);
         Ok(())
     })
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }

@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use sqlx::AnyPool;
 use syncscript_protocol::{
     CreateSourceRequest, ErrorBody, EventKind, Source, SourceList, SourceResponse,
@@ -17,6 +18,7 @@ use crate::auth::Session;
 use crate::db;
 use crate::error::{AppError, Json, Path, parse_id};
 use crate::events::{self, Mutation};
+use crate::idempotency::{self, Claim, IdempotencyKey};
 use crate::permissions::{self, Action};
 use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
@@ -89,6 +91,7 @@ pub async fn create_source(
     user: &SessionUser,
     vault_id: &str,
     input: &CreateSourceRequest,
+    claim: Option<&Claim>,
 ) -> Result<Source, AppError> {
     let vault_id = parse_id(vault_id, "vault")?;
     let title = validate_title(&input.title)?;
@@ -109,6 +112,7 @@ pub async fn create_source(
     .fetch_one(mutation.conn())
     .await?;
     let source = Source::from(row);
+    mutation.remember(claim, &source)?;
     mutation
         .commit(state, EventKind::SourceCreated(source.clone()))
         .await?;
@@ -145,6 +149,7 @@ pub async fn update_source(
     user: &SessionUser,
     source_id: &str,
     input: &UpdateSourceRequest,
+    claim: Option<&Claim>,
 ) -> Result<Source, AppError> {
     let source_id = parse_id(source_id, "source")?;
     if input.title.is_none() && input.file_url.is_none() {
@@ -177,6 +182,7 @@ pub async fn update_source(
     .fetch_optional(mutation.conn())
     .await?;
     let source = Source::from(row.ok_or_else(source_not_found)?);
+    mutation.remember(claim, &source)?;
     mutation
         .commit(state, EventKind::SourceUpdated(source.clone()))
         .await?;
@@ -188,6 +194,7 @@ pub async fn delete_source(
     state: &AppState,
     user: &SessionUser,
     source_id: &str,
+    claim: Option<&Claim>,
 ) -> Result<String, AppError> {
     let source_id = parse_id(source_id, "source")?;
     let vault_id = vault_of(&state.db, &source_id).await?;
@@ -202,6 +209,7 @@ pub async fn delete_source(
     if deleted.rows_affected() == 0 {
         return Err(source_not_found());
     }
+    mutation.remember(claim, &source_id)?;
     mutation
         .commit(
             state,
@@ -251,7 +259,8 @@ pub async fn list_sources(
 /// Adds a source to a vault.
 #[utoipa::path(post, path = "/api/vaults/{id}/sources", tag = "sources",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Vault id")),
+    params(("id" = String, Path, description = "Vault id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     request_body = CreateSourceRequest,
     responses(
         (status = 201, description = "Created", body = SourceResponse),
@@ -264,10 +273,18 @@ pub async fn create_source_route(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    key: IdempotencyKey,
     Json(input): Json<CreateSourceRequest>,
-) -> Result<(StatusCode, Json<SourceResponse>), AppError> {
-    let source = create_source(&state, &session.user, &id, &input).await?;
-    Ok((StatusCode::CREATED, Json(SourceResponse { source })))
+) -> Result<Response, AppError> {
+    let claim = key.claim(
+        &session.user,
+        "source.create",
+        &parse_id(&id, "vault")?,
+        &input,
+    )?;
+    let work = create_source(&state, &session.user, &id, &input, claim.as_ref());
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond(StatusCode::CREATED, |source| SourceResponse { source }))
 }
 
 /// One source.
@@ -302,7 +319,8 @@ pub async fn get_source(
 /// Changes a source's title and/or URL.
 #[utoipa::path(patch, path = "/api/sources/{id}", tag = "sources",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Source id")),
+    params(("id" = String, Path, description = "Source id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     request_body = UpdateSourceRequest,
     responses(
         (status = 200, description = "Updated", body = SourceResponse),
@@ -315,16 +333,25 @@ pub async fn update_source_route(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    key: IdempotencyKey,
     Json(input): Json<UpdateSourceRequest>,
-) -> Result<Json<SourceResponse>, AppError> {
-    let source = update_source(&state, &session.user, &id, &input).await?;
-    Ok(Json(SourceResponse { source }))
+) -> Result<Response, AppError> {
+    let claim = key.claim(
+        &session.user,
+        "source.update",
+        &parse_id(&id, "source")?,
+        &input,
+    )?;
+    let work = update_source(&state, &session.user, &id, &input, claim.as_ref());
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond(StatusCode::OK, |source| SourceResponse { source }))
 }
 
 /// Deletes a source.
 #[utoipa::path(delete, path = "/api/sources/{id}", tag = "sources",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Source id")),
+    params(("id" = String, Path, description = "Source id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewer", body = ErrorBody),
@@ -335,9 +362,17 @@ pub async fn delete_source_route(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
-    delete_source(&state, &session.user, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    key: IdempotencyKey,
+) -> Result<Response, AppError> {
+    let claim = key.claim(
+        &session.user,
+        "source.delete",
+        &parse_id(&id, "source")?,
+        &(),
+    )?;
+    let work = delete_source(&state, &session.user, &id, claim.as_ref());
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond_empty(StatusCode::NO_CONTENT))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::db::Pools;
+use crate::limits::{AuthLimiter, UserSockets};
 use crate::metrics::Metrics;
 use crate::realtime::announced::Heads;
 use crate::realtime::cluster::Link;
@@ -30,6 +31,10 @@ pub struct Core {
     pub heads: Arc<Heads>,
     /// Each vault's committed events, broadcast from this node in seq order.
     pub publisher: Arc<Publisher>,
+    /// Login and signup attempts per client address.
+    pub auth_limiter: Arc<AuthLimiter>,
+    /// Open sockets per user on this node.
+    pub user_sockets: Arc<UserSockets>,
     /// Vaults whose watchers changed: the presence task coalesces them into
     /// one `presence` signal per vault.
     presence: mpsc::UnboundedSender<String>,
@@ -44,6 +49,8 @@ impl Core {
             db: pools.read,
             writer: pools.write,
             metrics: Arc::new(Metrics::new(&config.node_id)),
+            auth_limiter: Arc::new(AuthLimiter::new(&config.limits)),
+            user_sockets: Arc::default(),
             config: Arc::new(config),
             heads: Arc::default(),
             publisher: Arc::default(),

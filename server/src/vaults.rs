@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use syncscript_protocol::{
     ErrorBody, EventKind, EventList, RenameVaultRequest, Role, Vault, VaultDetail, VaultInput,
@@ -14,7 +15,9 @@ use crate::auth::{Session, validate_name};
 use crate::db;
 use crate::error::{AppError, Json, Path, Query, parse_id};
 use crate::events::{self, Mutation, detached};
+use crate::idempotency::{self, Claim, IdempotencyKey};
 use crate::permissions::{self, Action};
+use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// The vault routes.
@@ -85,6 +88,7 @@ pub async fn list_vaults(
 /// can see the vault yet, and its seq starts at 0.
 #[utoipa::path(post, path = "/api/vaults", tag = "vaults",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     request_body = VaultInput,
     responses(
         (status = 201, description = "Vault created", body = VaultResponse),
@@ -94,19 +98,33 @@ pub async fn list_vaults(
 pub async fn create_vault(
     State(state): State<AppState>,
     session: Session,
+    key: IdempotencyKey,
     Json(input): Json<VaultInput>,
-) -> Result<(StatusCode, Json<VaultResponse>), AppError> {
+) -> Result<Response, AppError> {
     let name = validate_name("name", &input.name)?;
+    let claim = key.claim(&session.user, "vault.create", "", &input)?;
+    let work = insert_vault(&state, &session.user, &name, claim.as_ref());
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond(StatusCode::CREATED, |vault| VaultResponse { vault }))
+}
+
+/// Inserts a vault owned by `user` (and binds `claim` to it).
+async fn insert_vault(
+    state: &AppState,
+    user: &SessionUser,
+    name: &str,
+    claim: Option<&Claim>,
+) -> Result<Vault, AppError> {
     let now = db::now();
-    let mut tx = state.writer.begin().await?;
+    let mut tx = db::Tx::begin(&state.writer).await?;
     let vault: VaultRow = sqlx::query_as(
         r#"INSERT INTO vaults (id, name, created_by, created_at)
            VALUES ($1, $2, $3, $4)
            RETURNING id, name, created_by, created_at"#,
     )
     .bind(db::new_id())
-    .bind(&name)
-    .bind(&session.user.id)
+    .bind(name)
+    .bind(&user.id)
     .bind(&now)
     .fetch_one(&mut *tx)
     .await?;
@@ -114,18 +132,17 @@ pub async fn create_vault(
         "INSERT INTO vault_users (vault_id, user_id, role, added_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(&vault.id)
-    .bind(&session.user.id)
+    .bind(&user.id)
     .bind(Role::Owner.as_str())
     .bind(&now)
     .execute(&mut *tx)
     .await?;
+    let vault = Vault::from(vault);
+    if let Some(binding) = claim.map(|claim| claim.bind(&vault)).transpose()? {
+        idempotency::store(&mut tx, &binding).await?;
+    }
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(VaultResponse {
-            vault: vault.into(),
-        }),
-    ))
+    Ok(vault)
 }
 
 /// A vault, the caller's role in it and its head seq.
@@ -172,7 +189,8 @@ async fn fetch_vault(state: &AppState, id: &str) -> Result<(Vault, i64), AppErro
 /// Renames a vault (owner only); broadcasts `vault:updated`.
 #[utoipa::path(patch, path = "/api/vaults/{id}", tag = "vaults",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Vault id")),
+    params(("id" = String, Path, description = "Vault id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     request_body = RenameVaultRequest,
     responses(
         (status = 200, description = "Renamed", body = VaultResponse),
@@ -185,20 +203,35 @@ pub async fn rename_vault(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    key: IdempotencyKey,
     Json(input): Json<RenameVaultRequest>,
-) -> Result<Json<VaultResponse>, AppError> {
+) -> Result<Response, AppError> {
     let id = parse_id(&id, "vault")?;
     let name = input
         .name
+        .as_deref()
         .ok_or_else(|| AppError::validation("name", "is required"))?;
-    let name = validate_name("name", &name)?;
-    let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
+    let name = validate_name("name", name)?;
+    let claim = key.claim(&session.user, "vault.rename", &id, &input)?;
+    let work = rename(&state, &session.user, &id, &name, claim.as_ref());
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond(StatusCode::OK, |vault| VaultResponse { vault }))
+}
+
+async fn rename(
+    state: &AppState,
+    user: &SessionUser,
+    id: &str,
+    name: &str,
+    claim: Option<&Claim>,
+) -> Result<Vault, AppError> {
+    let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
     let vault: VaultRow = sqlx::query_as(
         r#"UPDATE vaults SET name = $1 WHERE id = $2
            RETURNING id, name, created_by, created_at"#,
     )
-    .bind(&name)
-    .bind(&id)
+    .bind(name)
+    .bind(id)
     .fetch_one(mutation.conn())
     .await?;
     let vault = Vault::from(vault);
@@ -206,17 +239,19 @@ pub async fn rename_vault(
         id: vault.id.clone(),
         name: vault.name.clone(),
     };
+    mutation.remember(claim, &vault)?;
     mutation
-        .commit(&state, EventKind::VaultUpdated(renamed))
+        .commit(state, EventKind::VaultUpdated(renamed))
         .await?;
-    Ok(Json(VaultResponse { vault }))
+    Ok(vault)
 }
 
 /// Deletes a vault (owner only); broadcasts `vault:deleted`, then every
 /// socket leaves the room.
 #[utoipa::path(delete, path = "/api/vaults/{id}", tag = "vaults",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Vault id")),
+    params(("id" = String, Path, description = "Vault id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not an owner", body = ErrorBody),
@@ -227,14 +262,28 @@ pub async fn delete_vault(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
+    key: IdempotencyKey,
+) -> Result<Response, AppError> {
     let id = parse_id(&id, "vault")?;
-    let mut mutation = Mutation::begin(&state, &id, &session.user, Action::Manage).await?;
+    let claim = key.claim(&session.user, "vault.delete", &id, &())?;
+    let work = delete(state.clone(), session.user, id, claim.clone());
+    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    Ok(answer.respond_empty(StatusCode::NO_CONTENT))
+}
+
+async fn delete(
+    state: AppState,
+    user: SessionUser,
+    id: String,
+    claim: Option<Claim>,
+) -> Result<(), AppError> {
+    let mut mutation = Mutation::begin(&state, &id, &user, Action::Manage).await?;
     sqlx::query("UPDATE vaults SET deleted_at = $1 WHERE id = $2")
         .bind(db::now())
         .bind(&id)
         .execute(mutation.conn())
         .await?;
+    mutation.remember(claim.as_ref(), &())?;
     // Commit and emptying the room together, to the end even if the
     // request goes.
     detached(async move {
@@ -242,8 +291,7 @@ pub async fn delete_vault(
         state.rooms.close_vault(&id).await;
         Ok(())
     })
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }
 
 /// Paging of `GET /api/vaults/{id}/events`.
@@ -255,6 +303,9 @@ pub struct EventsQuery {
     /// At most this many events (default 1,000, at most 10,000).
     pub limit: Option<i64>,
 }
+
+/// The rule of `since`, on REST and in `vault:join` alike.
+pub const SINCE_RULE: &str = "must be a whole number, 0 or more";
 
 /// Default page size of the events log.
 pub const DEFAULT_EVENTS_LIMIT: i64 = 1_000;
@@ -280,7 +331,7 @@ pub async fn list_events(
     let id = parse_id(&id, "vault")?;
     let since = query.since.unwrap_or(0);
     if since < 0 {
-        return Err(AppError::validation("since", "must be 0 or more"));
+        return Err(AppError::validation("since", SINCE_RULE));
     }
     let limit = query.limit.unwrap_or(DEFAULT_EVENTS_LIMIT);
     if !(1..=MAX_EVENTS_LIMIT).contains(&limit) {

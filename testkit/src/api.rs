@@ -184,6 +184,45 @@ impl Api {
         serde_json::from_value(body["source"].clone()).expect("source")
     }
 
+    /// The titles of a vault's sources and the names of its logged events,
+    /// in order, as `user` reads them.
+    pub async fn titles_and_event_names(
+        &self,
+        user: &TestUser,
+        vault_id: &str,
+    ) -> (Vec<String>, Vec<String>) {
+        let strings = |body: &Value, list: &str, field: &str| -> Vec<String> {
+            body[list]
+                .as_array()
+                .unwrap_or_else(|| panic!("{list}: {body}"))
+                .iter()
+                .map(|item| item[field].as_str().expect(field).to_owned())
+                .collect()
+        };
+        let (status, sources) = self
+            .call(
+                Method::GET,
+                &format!("/api/vaults/{vault_id}/sources"),
+                Some(user),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "list sources: {sources}");
+        let (status, events) = self
+            .call(
+                Method::GET,
+                &format!("/api/vaults/{vault_id}/events"),
+                Some(user),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "list events: {events}");
+        (
+            strings(&sources, "sources", "title"),
+            strings(&events, "events", "name"),
+        )
+    }
+
     /// A vault with an owner, a contributor, a viewer and an outsider.
     pub async fn team(&self) -> Team {
         let owner = self.register("owner").await;

@@ -52,6 +52,12 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
         let database = TestDatabase::create(backend).await;
         let mut config = Config::new(database.url.clone());
+        // Suites sign many users up from one address, and load tests open
+        // many sockets as one user sending as fast as they can: the
+        // budgets are off unless a test (of the limits) sets them.
+        config.limits.auth_rate_per_minute = None;
+        config.limits.socket_command_rate = None;
+        config.limits.max_sockets_per_user = usize::MAX;
         configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");

@@ -229,6 +229,9 @@ impl Cluster {
                 &id,
                 "--head-sweep",
                 "1s",
+                // Behind nginx every client has the proxy's address.
+                "--auth-rate-per-minute",
+                "0",
                 "--log-level",
                 "info,sqlx=warn,socketioxide=warn,engineioxide=warn",
             ]

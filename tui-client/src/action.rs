@@ -3,7 +3,7 @@
 //! itself is an [`Effect`] that the event loop hands to the network layer.
 
 use crossterm::event::KeyEvent;
-use syncscript_client::ClientError;
+use syncscript_client::{ClientError, IdempotencyKey};
 use syncscript_protocol::{
     ErrorCode, ErrorDetail, Joined, LoggedEvent, Member, Presence, Removed, Resync, SourceList,
     VaultDetail, VaultEvent, VaultSummary,
@@ -82,23 +82,54 @@ pub struct OpenedVault {
     pub history: Vec<LoggedEvent>,
 }
 
-/// A source command, as remembered to report its outcome.
+/// A source command, as remembered to report its outcome. `op_id` is the
+/// command's `opId`: every sending of this change carries the same one, so
+/// the server applies it at most once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Create {
         vault_id: String,
         title: String,
         file_url: String,
+        op_id: IdempotencyKey,
     },
     Update {
         source_id: String,
         title: String,
         file_url: String,
+        op_id: IdempotencyKey,
     },
     Delete {
         source_id: String,
         title: String,
+        op_id: IdempotencyKey,
     },
+}
+
+impl Command {
+    /// The command's `opId`.
+    pub fn op_id(&self) -> &IdempotencyKey {
+        match self {
+            Command::Create { op_id, .. }
+            | Command::Update { op_id, .. }
+            | Command::Delete { op_id, .. } => op_id,
+        }
+    }
+
+    /// The same command with another `opId`.
+    pub fn with_op_id(mut self, key: IdempotencyKey) -> Command {
+        match &mut self {
+            Command::Create { op_id, .. }
+            | Command::Update { op_id, .. }
+            | Command::Delete { op_id, .. } => *op_id = key,
+        }
+        self
+    }
+
+    /// Whether `other` asks for the same change, whatever its `opId`.
+    pub fn same_change(&self, other: &Command) -> bool {
+        other.clone().with_op_id(self.op_id().clone()) == *self
+    }
 }
 
 /// Work the app asks the event loop to do.

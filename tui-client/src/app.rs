@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use syncscript_client::ClientError;
+use syncscript_client::{ClientError, IdempotencyKey};
 use syncscript_protocol::{ErrorCode, ErrorDetail, Role, VaultSummary};
 
 use crate::action::{Action, Command, Effect, NetEvent, OpenedVault};
@@ -128,6 +128,11 @@ pub struct App {
     pub status: Option<Status>,
     pub notice: Option<Notice>,
     pub should_quit: bool,
+    /// The last command that got no answer (its ack timed out, or the
+    /// connection dropped) even after the session's retries: the server may
+    /// have applied it. The same change asked for again is sent with its
+    /// `opId`, so that the server applies it at most once.
+    pub unanswered: Option<Command>,
 }
 
 impl App {
@@ -151,6 +156,18 @@ impl App {
             status: None,
             notice: None,
             should_quit: false,
+            unanswered: None,
+        }
+    }
+
+    /// `command`, with the `opId` of the unanswered command when it asks
+    /// for the same change (a person trying again after "no answer").
+    fn retry_safe(&self, command: Command) -> Command {
+        match &self.unanswered {
+            Some(previous) if previous.same_change(&command) => {
+                command.with_op_id(previous.op_id().clone())
+            }
+            _ => command,
         }
     }
 
@@ -531,6 +548,18 @@ impl App {
 
     fn on_command_done(&mut self, command: Command, result: Result<String, ClientError>) {
         let form_waiting = matches!(&self.mode, Mode::Form(form) if form.sending);
+        match &result {
+            Err(error) if error.is_unanswered() => self.unanswered = Some(command.clone()),
+            // An answer settles that opId: the next change gets a new one.
+            _ if self
+                .unanswered
+                .as_ref()
+                .is_some_and(|previous| previous.op_id() == command.op_id()) =>
+            {
+                self.unanswered = None;
+            }
+            _ => {}
+        }
         match result {
             Ok(id) => {
                 let text = match &command {
@@ -547,7 +576,13 @@ impl App {
                 self.info(text);
             }
             Err(error) => {
-                let text = describe_error(&error);
+                let mut text = describe_error(&error);
+                let outcome = if error.is_unanswered() {
+                    text.push_str(" (sending it again applies it at most once)");
+                    "Not confirmed"
+                } else {
+                    "Refused"
+                };
                 match &mut self.mode {
                     Mode::Form(form)
                         if form_waiting && !matches!(command, Command::Delete { .. }) =>
@@ -557,7 +592,7 @@ impl App {
                     }
                     _ => {}
                 }
-                self.error(format!("Refused: {text}"));
+                self.error(format!("{outcome}: {text}"));
             }
         }
     }
@@ -587,7 +622,12 @@ impl App {
                         return Vec::new();
                     }
                     self.info(format!("Deleting “{title}”…"));
-                    vec![Effect::Send(Command::Delete { source_id, title })]
+                    let command = self.retry_safe(Command::Delete {
+                        source_id,
+                        title,
+                        op_id: IdempotencyKey::generate(),
+                    });
+                    vec![Effect::Send(command)]
                 }
                 _ => {
                     self.mode = Mode::Normal;
@@ -888,13 +928,16 @@ impl App {
                 vault_id: vault.vault_id.clone(),
                 title: form.title.clone(),
                 file_url: form.file_url.clone(),
+                op_id: IdempotencyKey::generate(),
             },
             Some(source_id) => Command::Update {
                 source_id: source_id.clone(),
                 title: form.title.clone(),
                 file_url: form.file_url.clone(),
+                op_id: IdempotencyKey::generate(),
             },
         };
+        let command = self.retry_safe(command);
         form.sending = true;
         form.error = None;
         self.mode = Mode::Form(form);

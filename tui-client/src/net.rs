@@ -7,12 +7,11 @@
 //! layer reports ([`Network::track`]), times acks out, and applies the one
 //! refusal rule (only `UNAUTHORIZED` is final).
 
-use syncscript_client::ClientError;
 use syncscript_client::api::ApiClient;
 use syncscript_client::socket::{Incoming, Session};
+use syncscript_client::{ClientError, RetryPolicy};
 use syncscript_protocol::{
-    CreateSourceCommand, DeleteAck, DeleteSourceCommand, SourceAck, UpdateSourceCommand,
-    VaultEvent, commands,
+    CreateSourceCommand, DeleteSourceCommand, UpdateSourceCommand, VaultEvent,
 };
 use tokio::sync::mpsc;
 
@@ -44,6 +43,16 @@ impl Network {
             reports,
             session,
             tracked: None,
+        }
+    }
+
+    /// The same network, sending source commands again as `policy` says
+    /// when no ack comes (the session's default is
+    /// [`RetryPolicy::DEFAULT`]).
+    pub fn with_retry(self, policy: RetryPolicy) -> Network {
+        Network {
+            session: self.session.with_retry(policy),
+            ..self
         }
     }
 
@@ -127,41 +136,46 @@ async fn open_vault(api: &ApiClient, vault_id: &str) -> Result<Box<OpenedVault>,
     }))
 }
 
-/// Sends a source command; the id of the source its ack is about.
-async fn send_command(session: &Session, command: &Command) -> Result<String, ClientError> {
+/// Sends a source command with its `opId`; the id of the source its ack is
+/// about. The session sends it again, with the same `opId`, while no ack
+/// comes (a reconnect, a lost ack), a bounded number of times.
+pub async fn send_command(session: &Session, command: &Command) -> Result<String, ClientError> {
+    let op_id = Some(command.op_id().to_string());
     match command {
         Command::Create {
             vault_id,
             title,
             file_url,
+            ..
         } => {
             let body = CreateSourceCommand {
                 vault_id: vault_id.clone(),
                 title: title.clone(),
                 file_url: file_url.clone(),
+                op_id,
             };
-            let ack: SourceAck = session.command(commands::SOURCE_CREATE, &body).await?;
-            Ok(ack.source.id)
+            Ok(session.create_source(body).await?.id)
         }
         Command::Update {
             source_id,
             title,
             file_url,
+            ..
         } => {
             let body = UpdateSourceCommand {
                 source_id: source_id.clone(),
                 title: Some(title.clone()),
                 file_url: Some(file_url.clone()),
+                op_id,
             };
-            let ack: SourceAck = session.command(commands::SOURCE_UPDATE, &body).await?;
-            Ok(ack.source.id)
+            Ok(session.update_source(body).await?.id)
         }
         Command::Delete { source_id, .. } => {
             let body = DeleteSourceCommand {
                 source_id: source_id.clone(),
+                op_id,
             };
-            let ack: DeleteAck = session.command(commands::SOURCE_DELETE, &body).await?;
-            Ok(ack.source_id)
+            session.delete_source(body).await
         }
     }
 }

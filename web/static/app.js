@@ -6,6 +6,11 @@
 // then `vault:join {vaultId, since}`, events applied strictly in seq order,
 // duplicates ignored, gaps refilled by joining again with `since` (a gap is
 // seen from a later event, or from a `vault:head` beyond the last applied seq).
+//
+// Every source command carries an `opId`: a command that got no ack is sent
+// again with the same `opId` (and a person pressing the button again for the
+// same change after "no answer" reuses it too), so the server applies it at
+// most once.
 
 const SEQUENCED_EVENTS = [
   'source:created', 'source:updated', 'source:deleted',
@@ -13,6 +18,10 @@ const SEQUENCED_EVENTS = [
   'vault:updated', 'vault:deleted',
 ];
 const ACK_TIMEOUT_MS = 5000;
+// Sendings of one source command while no ack comes, the first included,
+// and the pause between two.
+const COMMAND_ATTEMPTS = 3;
+const COMMAND_RETRY_MS = 500;
 // How long an out-of-order event may wait for the ones before it before the
 // page asks the server for the missing seqs (a live event can overtake the
 // replay of a rejoin).
@@ -81,6 +90,12 @@ const state = {
   gapTimer: null,
   /** Bumped on every vault switch so stale answers are dropped. */
   generation: 0,
+  /**
+   * The last source command that got no ack at all, {change, opId}: the
+   * server may have applied it, so the same change sent again reuses its
+   * opId.
+   */
+  unanswered: null,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -114,6 +129,19 @@ async function api(method, path, body) {
       error.message || `HTTP ${response.status}`);
   }
   return data;
+}
+
+/**
+ * A new opId (a UUID v4). `crypto.randomUUID` exists only in secure
+ * contexts, and the page may be served over plain http.
+ */
+function newOpId() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function setStatus(kind, text) {
@@ -568,21 +596,42 @@ function startEdit(sourceId) {
 }
 
 /**
- * Sends a source command and reports its ack; the list itself changes only
- * when the event arrives, so every page shows the same sequence.
+ * Sends a source command with an `opId` and reports its ack; the list itself
+ * changes only when the event arrives, so every page shows the same
+ * sequence. While no ack comes (a lost ack, a dropped connection) the very
+ * same payload, opId included, is sent again, COMMAND_ATTEMPTS times in all.
  */
-function sendCommand(command, payload, describe) {
+function sendCommand(command, fields, describe) {
   const socket = state.socket;
   if (!socket || !socket.connected) {
     setMessage(ui.formMessage, 'error', 'Not connected: wait for the connection or press “Reconnect now”.');
     return;
   }
-  setMessage(ui.formMessage, 'info', `Sending ${command}…`);
-  socket.timeout(ACK_TIMEOUT_MS).emit(command, payload, (timeout, ack) => {
+  const change = JSON.stringify([command, fields]);
+  const previous = state.unanswered;
+  const opId = previous && previous.change === change ? previous.opId : newOpId();
+  const payload = { ...fields, opId };
+  const attempt = (n) => {
+    if (socket !== state.socket) return;
+    setMessage(ui.formMessage, 'info', n === 1
+      ? `Sending ${command}…`
+      : `No answer yet: sending ${command} again (attempt ${n} of ${COMMAND_ATTEMPTS}, same opId)…`);
+    socket.timeout(ACK_TIMEOUT_MS).emit(command, payload, (timeout, ack) => answered(n, timeout, ack));
+  };
+  const answered = (n, timeout, ack) => {
     if (timeout) {
-      setMessage(ui.formMessage, 'error', `No answer to ${command} within ${ACK_TIMEOUT_MS / 1000} s.`);
+      if (n < COMMAND_ATTEMPTS) {
+        log({ event: command, kind: 'error', note: `no answer within ${ACK_TIMEOUT_MS / 1000} s: sending again with opId ${opId}` });
+        setTimeout(() => attempt(n + 1), COMMAND_RETRY_MS);
+        return;
+      }
+      state.unanswered = { change, opId };
+      setMessage(ui.formMessage, 'error', `No answer to ${command} after ${COMMAND_ATTEMPTS} attempts: ` +
+        'it may or may not be applied. Send it again: it is applied at most once.');
       return;
     }
+    // An answer settles that opId: the next change gets a new one.
+    if (state.unanswered && state.unanswered.opId === opId) state.unanswered = null;
     if (!ack || !ack.ok) {
       const error = (ack && ack.error) || {};
       setMessage(ui.formMessage, 'error', `Refused by the server: ${error.code} — ${error.message}`);
@@ -591,7 +640,8 @@ function sendCommand(command, payload, describe) {
     }
     setMessage(ui.formMessage, 'ok', describe(ack));
     if (command !== 'source:delete') resetForm();
-  });
+  };
+  attempt(1);
 }
 
 function submitSource(event) {

@@ -179,10 +179,14 @@ async function addSourceOutside(title, fileUrl) {
   return 'syncscript-cli add-source';
 }
 
-/** A fresh context (its own cookie jar) logged in through the page's form. */
-async function openAs(person, viewport) {
+/**
+ * A fresh context (its own cookie jar) logged in through the page's form;
+ * `prepare(page)` runs before the page is loaded (e.g. to route its socket).
+ */
+async function openAs(person, viewport, prepare) {
   const context = await ctx.browser.newContext({ viewport });
   const page = await context.newPage();
+  if (prepare) await prepare(page);
   page.setDefaultTimeout(TIMEOUT_MS);
   page.on('pageerror', (error) => ctx.pageErrors.push(`${person.email}: ${error.message}`));
   // HTTP failures are checked by URL below; every other console error (a
@@ -364,4 +368,67 @@ test('two people see each other\'s changes live, with refusal and catch-up', asy
     const lost = page.locator('#log-body tr[data-event="vault:join"][data-kind="error"]');
     assert.equal(await lost.count(), 0, 'every join was answered the first time');
   }
+});
+
+test('a source command whose ack is lost is sent again with the same opId and applied once', async () => {
+  const { owner } = ctx.people;
+  // The page's WebSocket goes through Playwright, which forwards every
+  // frame both ways, keeps the commands the page sent, and loses the first
+  // successful command ack once armed: the server has applied the command,
+  // the page never hears so.
+  const wire = { armed: false, lost: 0, creates: [] };
+  const page = await openAs(owner, { width: 1280, height: 900 }, async (p) => {
+    await p.routeWebSocket(/\/socket\.io\//, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        const text = String(message);
+        // Socket.IO over Engine.IO: "42<ack id>[name, payload]".
+        const command = /^42\d*(\[.*)$/s.exec(text);
+        if (command) {
+          const [name, payload] = JSON.parse(command[1]);
+          if (name === 'source:create') wire.creates.push(payload);
+        }
+        server.send(message);
+      });
+      server.onMessage((message) => {
+        // An ack: "43<ack id>[{ok, …}]"; the one of a source command.
+        const text = String(message);
+        if (wire.armed && /^43\d+\[/.test(text) && text.includes('"ok":true') && text.includes('"source":{')) {
+          wire.armed = false;
+          wire.lost += 1;
+          return;
+        }
+        ws.send(message);
+      });
+    });
+  });
+  try {
+    wire.armed = true;
+    await addSourceInPage(page, 'Retried paper', 'https://example.org/retried.pdf');
+    await page.locator('#form-message[data-kind="ok"]', { hasText: 'Added “Retried paper”' })
+      .waitFor({ timeout: 3 * TIMEOUT_MS });
+    assert.equal(wire.lost, 1, 'the first ack was lost');
+    assert.equal(wire.creates.length, 2, 'sent twice');
+    const [first, second] = wire.creates;
+    assert.match(first.opId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.deepEqual(second, first, 'the same payload, opId included');
+    await page.locator('#log-body tr[data-event="source:create"]', { hasText: first.opId }).waitFor();
+
+    const { sources } = await rest('GET', `/api/vaults/${ctx.vaultId}/sources`, { token: ctx.ownerToken });
+    assert.equal(sources.filter((s) => s.title === 'Retried paper').length, 1, 'one source');
+    const { events } = await rest('GET', `/api/vaults/${ctx.vaultId}/events`, { token: ctx.ownerToken });
+    const created = events.filter((e) => e.name === 'source:created' && e.payload.source.title === 'Retried paper');
+    assert.equal(created.length, 1, 'one event');
+    await sourceItem(page, 'Retried paper').waitFor();
+    assert.equal(await sourceItem(page, 'Retried paper').count(), 1);
+
+    // The next change gets a new opId.
+    await addSourceInPage(page, 'Next paper', 'https://example.org/next.pdf');
+    await page.locator('#form-message[data-kind="ok"]', { hasText: 'Added “Next paper”' }).waitFor();
+    assert.equal(wire.creates.length, 3);
+    assert.notEqual(wire.creates[2].opId, first.opId);
+  } finally {
+    await page.context().close();
+  }
+  assert.deepEqual(ctx.pageErrors, [], 'no script errors, CSP violations or failed requests in the page');
 });

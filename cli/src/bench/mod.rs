@@ -503,8 +503,11 @@ impl Bench<'_> {
             handles.push(match via {
                 Via::Rest => {
                     // A client each: one keep-alive connection per writer.
+                    // Raw mutations (no idempotency key, one attempt):
+                    // the bench measures the mutation itself.
                     let api =
-                        ApiClient::new(&self.setup.server, Some(self.setup.token.to_string()))?;
+                        ApiClient::new(&self.setup.server, Some(self.setup.token.to_string()))?
+                            .raw_mutations();
                     tokio::spawn(writer::rest(api, batch, shared))
                 }
                 Via::Socket => tokio::spawn(writer::socket(

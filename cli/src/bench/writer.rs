@@ -185,6 +185,7 @@ pub async fn socket(
             vault_id: batch.vault_of(k).to_owned(),
             title: mutation_title(k),
             file_url: file_url(k),
+            op_id: None,
         };
         let sent = shared.mark_sent(k);
         let answer = tokio::time::timeout(MUTATION_TIMEOUT, create(open, &command)).await;

@@ -5,6 +5,7 @@
 //! Every command is answered, whatever its payload: through the ack when
 //! the client asked for one, otherwise through an `error` event on failure.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,13 +23,16 @@ use syncscript_protocol::{
     command_for_server_event, commands, is_server_event, signals, vault_room,
 };
 
-use crate::error::{AppError, parse_id};
+use crate::error::{AppError, parse_id, reject_control_characters};
 use crate::events;
+use crate::idempotency::{self, Claim};
+use crate::limits::{CommandBudget, Seat};
 use crate::permissions;
 use crate::realtime::identity::{self, Identity, SessionUser};
-use crate::realtime::rooms::{Rooms, watcher_room};
+use crate::realtime::rooms::{Rooms, SendGate, joining_room, watcher_room};
 use crate::sources;
 use crate::state::{AppState, Core};
+use crate::vaults::SINCE_RULE;
 
 /// Gives an authenticated socket its identity and its command handlers.
 pub fn register<A: Adapter>(socket: &SocketRef<A>, identity: Identity) {
@@ -86,6 +90,15 @@ impl<A: Adapter> FromMessageParts<A> for Command<A> {
 }
 
 impl<A: Adapter> Command<A> {
+    /// Spends one command of the socket's budget (`RATE_LIMITED` when it
+    /// is empty).
+    fn spend(&self) -> Result<(), AppError> {
+        match self.socket.extensions.get::<CommandBudget>() {
+            Some(budget) => budget.spend(),
+            None => Ok(()),
+        }
+    }
+
     fn ok<T: Serialize>(self, body: &T) {
         if self.ack_wanted {
             send_ack(self.ack, &ack_ok(body));
@@ -124,7 +137,9 @@ impl<A: Adapter> Command<A> {
         T: Serialize,
         F: Future<Output = Result<T, AppError>>,
     {
-        let result = match parse_command::<C>(name, expected, payload)
+        let result = match self
+            .spend()
+            .and_then(|()| parse_command::<C>(name, expected, payload))
             .and_then(|command| Ok((command, identity::of(&self.socket)?.user)))
         {
             Ok((command, user)) => run(self.state.clone(), user, command).await,
@@ -153,20 +168,19 @@ fn bad_payload(command: &str, expected: &str) -> AppError {
 /// Reads a command's payload leniently so that a wrong shape, or no
 /// argument at all (socketioxide would skip a `Data` handler silently), is
 /// answered with `BAD_REQUEST` instead of being dropped.
-fn parse_command<T: DeserializeOwned>(
+pub fn parse_command<T: DeserializeOwned>(
     command: &str,
     expected: &str,
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<T, AppError> {
-    payload
-        .ok()
-        .and_then(|payload| serde_json::from_value(payload).ok())
-        .ok_or_else(|| bad_payload(command, expected))
+    let payload = payload.map_err(|_| bad_payload(command, expected))?;
+    reject_control_characters(&payload)?;
+    serde_json::from_value(payload).map_err(|_| bad_payload(command, expected))
 }
 
 const JOIN_EXPECTS: &str = "a vault id or {vaultId, since?}";
 
-fn parse_join(
+pub fn parse_join(
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<(String, Option<i64>), AppError> {
     let bad = || bad_payload(commands::VAULT_JOIN, JOIN_EXPECTS);
@@ -177,9 +191,13 @@ fn parse_join(
             let id = map.get("vaultId").and_then(Value::as_str).ok_or_else(bad)?;
             let since = match map.get("since") {
                 None | Some(Value::Null) => None,
-                Some(since) => Some(since.as_i64().filter(|s| *s >= 0).ok_or_else(|| {
-                    AppError::BadRequest("since must be a whole number, 0 or more".into())
-                })?),
+                Some(since) => match since.as_i64() {
+                    Some(since) if since >= 0 => Some(since),
+                    Some(_) => return Err(AppError::validation("since", SINCE_RULE)),
+                    None => {
+                        return Err(AppError::BadRequest("since must be a whole number".into()));
+                    }
+                },
             };
             (id, since)
         }
@@ -212,6 +230,9 @@ impl From<SendFailure> for JoinFailure {
 /// `vault:join`: membership checked, the socket joins the vault's rooms,
 /// every event after `since` is replayed, then `vault:joined` (and the ack).
 async fn join<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    if let Err(error) = command.spend() {
+        return command.fail(&error, true);
+    }
     let joined = join_vault(&command.socket, &command.state, payload).await;
     match joined {
         Ok(joined) => {
@@ -247,7 +268,45 @@ async fn join_vault<A: Adapter>(
 ) -> Result<Joined, JoinFailure> {
     let (vault_id, since) = parse_join(payload)?;
     let user_id = identity::of(socket)?.user.id;
-    let access_denied = || AppError::Forbidden("Access denied to vault".into());
+    let max = state.config.limits.max_vaults_per_socket;
+    // Vaults watched, and those whose join is under way (so that joins
+    // sent at once cannot all pass the check).
+    let rooms = socket.rooms();
+    let watched: HashSet<&str> = rooms
+        .iter()
+        .filter_map(|room| {
+            let rest = room.strip_prefix("vault:")?;
+            match rest.split_once(':') {
+                None => Some(rest),
+                Some((vault, "joining")) => Some(vault),
+                Some(_) => None,
+            }
+        })
+        .collect();
+    if watched.len() >= max && !watched.contains(vault_id.as_str()) {
+        return Err(AppError::RateLimited {
+            message: format!("This socket already watches {max} vaults: leave one first"),
+            retry_after: None,
+        }
+        .into());
+    }
+    // In the joining room before the first check: a removal that commits
+    // from here on takes the socket out of it, and the catch-up stops.
+    let joining = joining_room(&vault_id);
+    socket.join(joining.clone());
+    let joined = checked_join(socket, state, &vault_id, &user_id, since).await;
+    socket.leave(joining);
+    joined
+}
+
+async fn checked_join<A: Adapter>(
+    socket: &SocketRef<A>,
+    state: &AppState,
+    vault_id: &str,
+    user_id: &str,
+    since: Option<i64>,
+) -> Result<Joined, JoinFailure> {
+    let (vault_id, user_id) = (vault_id.to_owned(), user_id.to_owned());
     let (_, head) = permissions::role_and_head(&state.db, &vault_id, &user_id)
         .await?
         .ok_or_else(access_denied)?;
@@ -263,6 +322,17 @@ async fn join_vault<A: Adapter>(
         vault_room(&vault_id),
         watcher_room(&vault_id, &user_id, &socket.id.to_string()),
     ];
+    // A failed rejoin leaves only the rooms this join entered: a socket
+    // that already watched the vault stays until the removal that refused
+    // the join evicts it, after its own `member:removed`.
+    let entered: Vec<String> = {
+        let already = socket.rooms();
+        rooms
+            .iter()
+            .filter(|room| !already.iter().any(|joined| joined == *room))
+            .cloned()
+            .collect()
+    };
     socket.join(rooms.clone());
     // A client that disconnected during the check has had its rooms
     // cleared already: joining now would leave entries for a gone socket.
@@ -295,9 +365,14 @@ async fn join_vault<A: Adapter>(
     .await;
     drop(hold);
     if joined.is_err() {
-        socket.leave(rooms);
+        socket.leave(entered);
     }
     joined
+}
+
+/// A join refused: not a member, or no longer one.
+fn access_denied() -> AppError {
+    AppError::Forbidden("Access denied to vault".into())
 }
 
 /// How far the bulk of a catch-up went.
@@ -362,16 +437,48 @@ async fn replay<A: Adapter>(
         let Some(last) = page.last() else { break };
         cursor = last.seq;
         for event in page {
-            match pace {
-                Pace::Backpressure => {
-                    send_with_backpressure(socket, &event.name, &event.payload).await?;
-                }
-                Pace::Immediate => send_now(socket, &event.name, &event.payload)?,
-            }
+            send_replayed(socket, vault_id, &event.name, &event.payload, pace).await?;
             sent += 1;
         }
     }
     Ok(sent)
+}
+
+/// Sends one replayed event, only while the socket is still in the vault's
+/// joining room: an eviction empties it before it sends `vault:removed`,
+/// after which nothing of the vault may reach the socket. The room is
+/// looked at again after every wait for buffer space.
+async fn send_replayed<A: Adapter>(
+    socket: &SocketRef<A>,
+    vault_id: &str,
+    event: &str,
+    payload: &Value,
+    pace: Pace,
+) -> Result<(), JoinFailure> {
+    let joining = joining_room(vault_id);
+    let gate = socket.extensions.get::<SendGate>().unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + STALL_LIMIT;
+    loop {
+        let sent = {
+            let _held = gate.lock().await;
+            if !socket.rooms().iter().any(|room| *room == joining) {
+                return Err(JoinFailure::Refused(access_denied()));
+            }
+            socket.emit(event, payload)
+        };
+        match sent {
+            Ok(()) => return Ok(()),
+            Err(SendError::Socket(SocketError::InternalChannelFull))
+                if matches!(pace, Pace::Backpressure) && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(STALL_POLL).await;
+            }
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                return stalled(socket).map_err(JoinFailure::from);
+            }
+            Err(_) => return Err(SendFailure::Closed.into()),
+        }
+    }
 }
 
 /// Why a socket could not be sent to.
@@ -418,20 +525,6 @@ async fn send_with_backpressure<A: Adapter, T: Serialize + ?Sized>(
     stalled(socket)
 }
 
-/// Emits without waiting: a full buffer means a client that stopped
-/// reading.
-fn send_now<A: Adapter, T: Serialize + ?Sized>(
-    socket: &SocketRef<A>,
-    event: &str,
-    payload: &T,
-) -> Result<(), SendFailure> {
-    match socket.emit(event, payload) {
-        Ok(()) => Ok(()),
-        Err(SendError::Socket(SocketError::InternalChannelFull)) => stalled(socket),
-        Err(_) => Err(SendFailure::Closed),
-    }
-}
-
 /// Disconnects a client that stopped reading; it will catch up by seq.
 fn stalled<A: Adapter>(socket: &SocketRef<A>) -> Result<(), SendFailure> {
     if let Err(error) = socket.clone().disconnect() {
@@ -442,6 +535,9 @@ fn stalled<A: Adapter>(socket: &SocketRef<A>) -> Result<(), SendFailure> {
 
 /// `vault:leave`: the socket leaves the vault's rooms; `vault:left`.
 async fn leave<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    if let Err(error) = command.spend() {
+        return command.fail(&error, true);
+    }
     let raw_id = match &payload {
         Ok(Value::String(id)) => Some(id.as_str()),
         Ok(Value::Object(map)) => map.get("vaultId").and_then(Value::as_str),
@@ -478,9 +574,14 @@ async fn source_create<A: Adapter>(command: Command<A>, TryData(payload): TryDat
                     title: command.title,
                     file_url: command.file_url,
                 };
-                let source =
-                    sources::create_source(&state, &user, &command.vault_id, &input).await?;
-                Ok(SourceAck { source })
+                let vault_id = command.vault_id;
+                let target = parse_id(&vault_id, "vault")?;
+                let claim = op_claim(&command.op_id, &user, "source.create", &target, &input)?;
+                let work = sources::create_source(&state, &user, &vault_id, &input, claim.as_ref());
+                let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+                Ok(SourceAck {
+                    source: answer.value,
+                })
             },
         )
         .await;
@@ -498,9 +599,14 @@ async fn source_update<A: Adapter>(command: Command<A>, TryData(payload): TryDat
                     title: command.title,
                     file_url: command.file_url,
                 };
-                let source =
-                    sources::update_source(&state, &user, &command.source_id, &input).await?;
-                Ok(SourceAck { source })
+                let id = command.source_id;
+                let target = parse_id(&id, "source")?;
+                let claim = op_claim(&command.op_id, &user, "source.update", &target, &input)?;
+                let work = sources::update_source(&state, &user, &id, &input, claim.as_ref());
+                let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+                Ok(SourceAck {
+                    source: answer.value,
+                })
             },
         )
         .await;
@@ -514,11 +620,36 @@ async fn source_delete<A: Adapter>(command: Command<A>, TryData(payload): TryDat
             "{sourceId}",
             payload,
             |state, user, command: DeleteSourceCommand| async move {
-                let source_id = sources::delete_source(&state, &user, &command.source_id).await?;
-                Ok(DeleteAck { source_id })
+                let id = command.source_id;
+                let target = parse_id(&id, "source")?;
+                let claim = op_claim(&command.op_id, &user, "source.delete", &target, &())?;
+                let work = sources::delete_source(&state, &user, &id, claim.as_ref());
+                let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+                Ok(DeleteAck {
+                    source_id: answer.value,
+                })
             },
         )
         .await;
+}
+
+/// The claim of a command's `opId` (the same operation as over REST, so
+/// one key covers both).
+fn op_claim(
+    op_id: &Option<String>,
+    user: &SessionUser,
+    operation: &str,
+    target: &str,
+    input: &impl Serialize,
+) -> Result<Option<Claim>, AppError> {
+    Claim::new(
+        idempotency::OP_ID,
+        op_id.as_deref(),
+        user,
+        operation,
+        target,
+        input,
+    )
 }
 
 /// Any other event: a server event name is refused (never relayed), with
@@ -529,6 +660,9 @@ async fn other_event<A: Adapter>(
     Event(name): Event,
     TryData(payload): TryData<Value>,
 ) {
+    if let Err(error) = command.spend() {
+        return command.fail(&error, false);
+    }
     let error = if is_server_event(&name) {
         let payload = payload.unwrap_or(Value::Null);
         match viewer_of_payload_vault(&command.socket, &command.state, &payload).await {
@@ -578,6 +712,9 @@ async fn disconnect<A: Adapter>(socket: SocketRef<A>, State(core): State<Core>) 
     // Rooms are still readable here (socketioxide clears them after this
     // handler); leave them now, so that a presence signal already scheduled
     // cannot count this socket after its disconnect was reported.
+    // The socket stops counting against its user's limit now, not when
+    // its last reference goes.
+    socket.extensions.remove::<Arc<Seat>>();
     let rooms = socket.rooms();
     socket.leave_all();
     for room in rooms {

@@ -1,6 +1,8 @@
 //! The handshake: a connect middleware that accepts a socket only with a
 //! live session, and sets it up before the client hears it is connected.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
@@ -8,8 +10,10 @@ use syncscript_protocol::{ErrorCode, session_room, user_room};
 
 use crate::auth;
 use crate::error::AppError;
+use crate::limits::CommandBudget;
 use crate::realtime::commands;
 use crate::realtime::identity::Identity;
+use crate::realtime::rooms::SendGate;
 use crate::state::Core;
 
 /// The handshake's refusal; its `Display` is what the client's
@@ -46,7 +50,7 @@ pub async fn authenticate<A: Adapter>(
     }
     let internal = |error: AppError| {
         tracing::error!(%error, "handshake: session lookup failed");
-        Refused(ErrorCode::Internal)
+        Refused(error.code())
     };
     let Some((session_id, user)) = auth::lookup_session(&core.db, &token)
         .await
@@ -54,6 +58,14 @@ pub async fn authenticate<A: Adapter>(
     else {
         return Err(unauthorized());
     };
+    let limits = &core.config.limits;
+    let seat = core
+        .user_sockets
+        .seat(&user.id, limits.max_sockets_per_user)
+        .ok_or(Refused(ErrorCode::RateLimited))?;
+    socket.extensions.insert(Arc::new(seat));
+    socket.extensions.insert(CommandBudget::new(limits));
+    socket.extensions.insert(SendGate::default());
     accept(&socket, Identity { session_id, user });
     // A logout that committed between the lookup and `accept` joining the
     // session's room has missed this socket: look again now that it is in.

@@ -67,10 +67,18 @@ pub struct Realtime {
 /// Builds Socket.IO on the in-process adapter, or on the Redis adapter when
 /// `core.config.redis_url` is set, with the `/` namespace's handlers.
 pub async fn start(core: Core) -> anyhow::Result<Realtime> {
+    // The same bound on both transports: a polling request body, or a
+    // WebSocket message (or frame).
+    let max_message =
+        usize::try_from(core.config.limits.max_socketio_payload).unwrap_or(usize::MAX);
     let builder = SocketIo::builder()
         .with_state(core.clone())
         .max_buffer_size(SOCKET_BUFFER)
-        .ws_read_buffer_size(WS_READ_BUFFER);
+        .ws_read_buffer_size(WS_READ_BUFFER)
+        .max_payload(core.config.limits.max_socketio_payload)
+        .ws_max_message_size(max_message)
+        .ws_max_frame_size(max_message)
+        .connect_timeout(core.config.limits.handshake_timeout);
     let Some(url) = core.config.redis_url.clone() else {
         let (layer, io) = builder.build_layer();
         io.ns(

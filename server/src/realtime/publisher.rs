@@ -55,6 +55,10 @@ pub struct Committed {
     pub seq: i64,
     pub name: &'static str,
     pub payload: serde_json::Value,
+    /// A member removed by this event: evicted from the vault's rooms in
+    /// the line, right after the event, before any later event of the
+    /// vault is broadcast.
+    pub evicts: Option<String>,
 }
 
 impl Publisher {
@@ -245,6 +249,7 @@ mod tests {
             seq,
             name: "source:created",
             payload: serde_json::Value::Null,
+            evicts: None,
         }
     }
 

@@ -65,6 +65,26 @@ pub fn watcher_room(vault_id: &str, user_id: &str, socket_id: &str) -> String {
     format!("vault:{vault_id}:watcher:{user_id}:{socket_id}")
 }
 
+/// A socket's gate for replayed events: a catch-up checks that the socket
+/// may still receive the vault and sends under it, an eviction takes the
+/// socket out of the vault's rooms under it, so that no replayed event can
+/// follow `vault:removed`.
+#[derive(Debug, Clone, Default)]
+pub struct SendGate(Arc<tokio::sync::Mutex<()>>);
+
+impl SendGate {
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
+    }
+}
+
+/// The room a socket is in while its `vault:join` runs: a catch-up
+/// replays only while the socket is still in it, and an eviction takes the
+/// member's sockets out of it.
+pub fn joining_room(vault_id: &str) -> String {
+    format!("vault:{vault_id}:joining")
+}
+
 /// The vault id of a `vault:{vaultId}` room (not of its sub-rooms).
 pub fn vault_of_room(room: &str) -> Option<&str> {
     room.strip_prefix("vault:")
@@ -115,6 +135,8 @@ trait RoomOps: Send + Sync + 'static {
     fn local_sockets(&self) -> usize;
     /// This node's sockets in `room`.
     fn local_members(&self, room: String) -> usize;
+    /// The send gates of this node's sockets in `room`.
+    fn local_gates(&self, room: String) -> Vec<SendGate>;
     /// Closes every socket of this node (shutdown).
     fn close(&self) -> RoomFuture<'_, ()>;
 }
@@ -236,6 +258,15 @@ impl<A: Adapter> RoomOps for SocketIo<A> {
         self.local().to(room).sockets().len()
     }
 
+    fn local_gates(&self, room: String) -> Vec<SendGate> {
+        self.local()
+            .to(room)
+            .sockets()
+            .into_iter()
+            .filter_map(|socket| socket.extensions.get::<SendGate>())
+            .collect()
+    }
+
     fn close(&self) -> RoomFuture<'_, ()> {
         Box::pin(SocketIo::close(self))
     }
@@ -338,11 +369,31 @@ impl Rooms {
         }
     }
 
-    /// After `member:removed` was published: the member's sockets get
-    /// `vault:removed` and leave the vault's room. (Their watcher rooms go
-    /// with their next leave or disconnect: a watcher room outside the
-    /// vault's room counts for nothing.)
+    /// After `member:removed` was published: the member's sockets leave
+    /// the vault's room (and a join's catch-up in progress stops, see
+    /// [`joining_room`]), then get `vault:removed`, after which nothing of
+    /// the vault reaches them. (Their watcher rooms go with their next
+    /// leave or disconnect: a watcher room outside the vault's room counts
+    /// for nothing.)
     pub async fn evict_member(&self, vault_id: &str, user_id: &str) {
+        // This node's sockets of the member leave while no catch-up can
+        // send to them (see [`SendGate`]).
+        let gates = self.ops.local_gates(user_room(user_id));
+        let mut held = Vec::with_capacity(gates.len());
+        for gate in &gates {
+            held.push(gate.0.lock().await);
+        }
+        if let Err(error) = self
+            .ops
+            .leave(
+                user_room(user_id),
+                vec![vault_room(vault_id), joining_room(vault_id)],
+            )
+            .await
+        {
+            tracing::warn!(%error, %vault_id, "eviction applied on this node only");
+        }
+        drop(held);
         let removed = Removed {
             vault_id: vault_id.to_owned(),
             reason: "You were removed from this vault".into(),
@@ -353,13 +404,6 @@ impl Rooms {
                     .await;
             }
             Err(error) => tracing::error!(%error, "vault:removed unserializable"),
-        }
-        if let Err(error) = self
-            .ops
-            .leave(user_room(user_id), vec![vault_room(vault_id)])
-            .await
-        {
-            tracing::warn!(%error, %vault_id, "eviction applied on this node only");
         }
     }
 

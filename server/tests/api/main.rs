@@ -2,9 +2,15 @@
 //! HTTP and Socket.IO clients, on SQLite and on PostgreSQL.
 
 mod auth;
+mod eviction;
+mod hostile;
+mod isolation;
+mod limits;
 mod openapi;
 mod permissions;
 mod realtime;
 mod rest;
+mod retries;
+mod security;
 mod seq;
 mod socket;

@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use crossterm::event::KeyCode;
+use syncscript_client::ClientError;
 use syncscript_protocol::{ErrorCode, EventKind, Joined, Resync, Role, SourceList};
 use syncscript_tui::action::{Action, Command, Effect, NetEvent};
 use syncscript_tui::app::{Connection, Mode};
@@ -142,12 +143,19 @@ fn adding_sends_the_command_and_closes_the_form_on_success() {
     key(&mut app, KeyCode::Tab);
     type_text(&mut app, "https://example.org/dynamo.pdf");
     let effects = key(&mut app, KeyCode::Enter);
-    let command = Command::Create {
-        vault_id: VAULT.into(),
-        title: "Dynamo".into(),
-        file_url: "https://example.org/dynamo.pdf".into(),
+    let [Effect::Send(command)] = effects.as_slice() else {
+        panic!("one command: {effects:?}");
     };
-    assert_eq!(effects, [Effect::Send(command.clone())]);
+    let command = command.clone();
+    assert_eq!(
+        command,
+        Command::Create {
+            vault_id: VAULT.into(),
+            title: "Dynamo".into(),
+            file_url: "https://example.org/dynamo.pdf".into(),
+            op_id: command.op_id().clone(),
+        }
+    );
     assert!(matches!(&app.mode, Mode::Form(form) if form.sending));
     net(
         &mut app,
@@ -158,6 +166,89 @@ fn adding_sends_the_command_and_closes_the_form_on_success() {
     );
     assert_eq!(app.mode, Mode::Normal);
     assert_eq!(app.selected.as_deref(), Some("s-new"));
+}
+
+/// The command of the single `Send` effect in `effects`.
+fn sent(effects: &[Effect]) -> Command {
+    match effects {
+        [Effect::Send(command)] => command.clone(),
+        other => panic!("one command: {other:?}"),
+    }
+}
+
+#[test]
+fn a_change_sent_again_after_no_answer_keeps_its_op_id() {
+    let mut app = opened(Role::Contributor);
+    key(&mut app, KeyCode::Char('a'));
+    type_text(&mut app, "Bigtable");
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "https://example.org/bigtable.pdf");
+    let first = sent(&key(&mut app, KeyCode::Enter));
+
+    // No ack: the server may have applied it.
+    net(
+        &mut app,
+        NetEvent::CommandDone {
+            command: first.clone(),
+            result: Err(ClientError::AckTimeout {
+                event: "source:create",
+                after: std::time::Duration::from_secs(5),
+            }),
+        },
+    );
+    let status = app.status.clone().expect("a status line");
+    assert!(status.text.starts_with("Not confirmed"), "{}", status.text);
+    assert!(matches!(&app.mode, Mode::Form(form) if !form.sending && form.error.is_some()));
+
+    // Enter again: the same change, the same opId.
+    let again = sent(&key(&mut app, KeyCode::Enter));
+    assert_eq!(again, first);
+
+    // A refusal is an answer: the next change gets a new opId.
+    net(
+        &mut app,
+        NetEvent::CommandDone {
+            command: again.clone(),
+            result: Err(ClientError::Rejected(syncscript_protocol::ErrorDetail {
+                code: ErrorCode::Validation,
+                message: "title: must be 1-500 characters".into(),
+            })),
+        },
+    );
+    assert!(app.unanswered.is_none());
+    let third = sent(&key(&mut app, KeyCode::Enter));
+    assert!(third.same_change(&first));
+    assert_ne!(third.op_id(), first.op_id());
+
+    // Another change after no answer gets its own opId.
+    net(
+        &mut app,
+        NetEvent::CommandDone {
+            command: third.clone(),
+            result: Err(ClientError::NotConnected),
+        },
+    );
+    key(&mut app, KeyCode::Char('!'));
+    let edited = sent(&key(&mut app, KeyCode::Enter));
+    assert!(!edited.same_change(&third));
+    assert_ne!(edited.op_id(), third.op_id());
+}
+
+#[test]
+fn a_delete_confirmed_again_after_no_answer_keeps_its_op_id() {
+    let mut app = opened(Role::Owner);
+    key(&mut app, KeyCode::Char('d'));
+    let first = sent(&key(&mut app, KeyCode::Char('y')));
+    net(
+        &mut app,
+        NetEvent::CommandDone {
+            command: first.clone(),
+            result: Err(ClientError::NotConnected),
+        },
+    );
+    key(&mut app, KeyCode::Char('d'));
+    let again = sent(&key(&mut app, KeyCode::Char('y')));
+    assert_eq!(again, first);
 }
 
 #[test]

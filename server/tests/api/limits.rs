@@ -1,0 +1,253 @@
+//! Abuse limits (docs/security.md "Limits"): login and signup attempts per
+//! client address, with `X-Forwarded-For` believed only from a trusted
+//! proxy; commands per socket, vaults per socket, sockets per user, the
+//! Socket.IO payload size and the handshake timeout.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use syncscript_testkit::{Backend, TestApp, TestUser};
+use tokio::time::Instant;
+
+use crate::socket::{ERROR, SocketBuilder, WAIT};
+
+/// A wrong-password login from `forwarded_for` (as `X-Forwarded-For`).
+async fn failed_login(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .request(Method::POST, "/api/auth/login", None)
+        .json(&json!({"email": "nobody@test.dev", "password": "wrong password"}));
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    request.send().await.expect("login sent")
+}
+
+async fn assert_limited(response: reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .expect("Retry-After in whole seconds");
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let body: Value = response.json().await.expect("JSON body");
+    assert_eq!(body["error"]["code"], "RATE_LIMITED", "{body}");
+}
+
+#[tokio::test]
+async fn logins_and_signups_are_limited_per_address() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.auth_rate_per_minute = NonZeroU32::new(3);
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            failed_login(&app, None).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_limited(failed_login(&app, None).await).await;
+    // Signup draws on the same budget; a spoofed header changes nothing
+    // when no proxy is trusted.
+    let signup = app
+        .request(Method::POST, "/api/auth/signup", None)
+        .header("x-forwarded-for", "198.51.100.1")
+        .json(&json!({"email": "new@test.dev", "name": "New", "password": "long enough"}))
+        .send()
+        .await
+        .expect("signup sent");
+    assert_limited(signup).await;
+    assert_eq!(
+        app.count("users").await,
+        0,
+        "a limited signup writes nothing"
+    );
+    assert_limited(failed_login(&app, Some("198.51.100.2")).await).await;
+    // Other routes are not limited.
+    let (status, _) = app.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_counts() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.auth_rate_per_minute = NonZeroU32::new(2);
+        config.limits.trusted_proxies = vec!["127.0.0.1/32".parse().expect("network")];
+    })
+    .await;
+    let client = "198.51.100.7";
+    for _ in 0..2 {
+        let answer = failed_login(&app, Some(client)).await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_limited(failed_login(&app, Some(client)).await).await;
+    // What a client prepends to the header is not believed: the proxy's
+    // own entry (the last) names the client.
+    assert_limited(failed_login(&app, Some(&format!("203.0.113.1, {client}"))).await).await;
+    let other = failed_login(&app, Some("198.51.100.8")).await;
+    assert_eq!(
+        other.status(),
+        StatusCode::UNAUTHORIZED,
+        "another client has its own budget"
+    );
+}
+
+async fn owner_with_vaults(app: &TestApp, count: usize) -> (TestUser, Vec<String>) {
+    let owner = app.register("owner").await;
+    let mut vaults = Vec::new();
+    for index in 0..count {
+        vaults.push(app.create_vault(&owner, &format!("Vault {index}")).await.id);
+    }
+    (owner, vaults)
+}
+
+#[tokio::test]
+async fn a_socket_sending_too_fast_is_refused_then_served_again() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.socket_command_rate = NonZeroU32::new(5);
+    })
+    .await;
+    let (owner, vaults) = owner_with_vaults(&app, 1).await;
+    let socket = SocketBuilder::new(&app).token(&owner.token).connect().await;
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        let ack = socket.emit_with_ack("vault:leave", json!(vaults[0])).await;
+        codes.push(ack["error"]["code"].as_str().unwrap_or("ok").to_owned());
+    }
+    let limited = codes.iter().filter(|code| *code == "RATE_LIMITED").count();
+    assert!(
+        limited >= 5,
+        "a burst of 20 against 5/s (burst 10): {codes:?}"
+    );
+    assert_eq!(codes[0], "ok", "{codes:?}");
+    // The budget refills: within a few seconds commands are served again.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ack = socket.emit_with_ack("vault:leave", json!(vaults[0])).await;
+        if ack["ok"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {ack}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_socket_watches_a_bounded_number_of_vaults() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.max_vaults_per_socket = 2;
+    })
+    .await;
+    let (owner, vaults) = owner_with_vaults(&app, 3).await;
+    let mut socket = SocketBuilder::new(&app).token(&owner.token).connect().await;
+    socket.join_ok(&vaults[0]).await;
+    socket.join_ok(&vaults[1]).await;
+    let refused = socket.join(json!(vaults[2])).await;
+    assert_eq!(refused["error"]["code"], "RATE_LIMITED", "{refused}");
+    socket.join_ok(&vaults[1]).await;
+    let left = socket.emit_with_ack("vault:leave", json!(vaults[0])).await;
+    assert_eq!(left["ok"], true);
+    socket.join_ok(&vaults[2]).await;
+}
+
+#[tokio::test]
+async fn a_user_has_a_bounded_number_of_sockets() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.max_sockets_per_user = 2;
+    })
+    .await;
+    let user = app.register("many").await;
+    let first = SocketBuilder::new(&app).token(&user.token).connect().await;
+    let _second = SocketBuilder::new(&app).token(&user.token).connect().await;
+    let refused = SocketBuilder::new(&app)
+        .token(&user.token)
+        .try_connect()
+        .await;
+    let reason = refused.err().expect("a third socket is refused");
+    assert_eq!(reason["message"], "RATE_LIMITED", "{reason}");
+    let other = app.register("other").await;
+    let _others = SocketBuilder::new(&app).token(&other.token).connect().await;
+    first.disconnect().await;
+    let deadline = Instant::now() + WAIT;
+    while SocketBuilder::new(&app)
+        .token(&user.token)
+        .try_connect()
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the closed socket's seat is freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_packet_closes_only_its_socket() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.max_socketio_payload = 4096;
+    })
+    .await;
+    let (owner, vaults) = owner_with_vaults(&app, 1).await;
+    let mut big = SocketBuilder::new(&app).token(&owner.token).connect().await;
+    let mut bystander = SocketBuilder::new(&app).token(&owner.token).connect().await;
+    bystander.join_ok(&vaults[0]).await;
+    big.emit(
+        "source:create",
+        json!({"vaultId": vaults[0], "title": "x".repeat(8000), "fileUrl": "https://e.org/a.pdf"}),
+    )
+    .await;
+    // The server drops the connection; rust_socketio reports the cut
+    // transport as an error.
+    let cut = big.next_event(ERROR, WAIT).await;
+    assert!(cut.to_string().contains("EngineIO"), "{cut}");
+    assert_eq!(app.count("sources").await, 0);
+    let source = app.create_source(&owner, &vaults[0], "still served").await;
+    let event = bystander.next_event("source:created", WAIT).await;
+    assert_eq!(event["source"]["id"], source.id);
+}
+
+#[tokio::test]
+async fn a_transport_that_never_completes_the_handshake_is_closed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.handshake_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let open = app
+        .http
+        .get(app.url("/socket.io/?EIO=4&transport=polling"))
+        .send()
+        .await
+        .expect("polling open")
+        .text()
+        .await
+        .expect("open packet");
+    let handshake: Value =
+        serde_json::from_str(open.trim_start_matches('0')).expect("Engine.IO open packet");
+    let sid = handshake["sid"].as_str().expect("sid");
+    // Without a Socket.IO CONNECT the server gives up on the transport
+    // after the timeout (socketioxide's default would wait 45 s).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let poll = app
+            .http
+            .get(app.url(&format!("/socket.io/?EIO=4&transport=polling&sid={sid}")))
+            .send()
+            .await
+            .expect("poll");
+        let status = poll.status();
+        let body = poll.text().await.unwrap_or_default();
+        let closed = body.split('\u{1e}').any(|packet| packet == "1");
+        if status == StatusCode::BAD_REQUEST || closed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transport still open: {status} {body}"
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! docs/security.md items not covered elsewhere: CORS is off unless an
+//! origin is allowed, and the server's log never holds a password or a
+//! session token, whatever the log level.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use syncscript_testkit::{Backend, TestApp};
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::socket::WAIT;
+
+async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
+    app.http
+        .request(Method::OPTIONS, app.url("/api/vaults"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, idempotency-key",
+        )
+        .send()
+        .await
+        .expect("preflight sent")
+}
+
+fn allowed_origin(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn cors_is_off_unless_an_origin_is_allowed() {
+    let closed = TestApp::spawn(Backend::Sqlite).await;
+    let answer = preflight(&closed, "https://app.example.org").await;
+    assert_eq!(allowed_origin(&answer), None, "no CORS by default");
+    let user = closed.register("ada").await;
+    let read = closed
+        .request(Method::GET, "/api/vaults", Some(&user))
+        .header("origin", "https://app.example.org")
+        .send()
+        .await
+        .expect("read sent");
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(allowed_origin(&read), None);
+
+    let open = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.cors_origins = vec!["https://app.example.org".parse().expect("origin")];
+    })
+    .await;
+    let answer = preflight(&open, "https://app.example.org").await;
+    assert_eq!(
+        allowed_origin(&answer).as_deref(),
+        Some("https://app.example.org")
+    );
+    let allowed_headers = answer
+        .headers()
+        .get("access-control-allow-headers")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        allowed_headers.contains("idempotency-key"),
+        "{allowed_headers}"
+    );
+    assert_eq!(
+        answer.headers().get("access-control-allow-credentials"),
+        None,
+        "bearer tokens only: cookies are never allowed cross-origin"
+    );
+    let stranger = preflight(&open, "https://evil.example").await;
+    assert_eq!(allowed_origin(&stranger), None, "only the allowed origin");
+}
+
+#[tokio::test]
+async fn a_login_over_https_sets_a_secure_cookie() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.signup("ada@test.dev", "Ada").await;
+    let answer = app
+        .request(Method::POST, "/api/auth/login", None)
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"email": "ada@test.dev", "password": syncscript_testkit::PASSWORD}))
+        .send()
+        .await
+        .expect("login sent");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let cookie = answer
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure", "Max-Age="] {
+        assert!(cookie.contains(flag), "{flag} missing in {cookie}");
+    }
+}
+
+#[tokio::test]
+async fn headers_that_never_end_are_cut() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let address = app.base.trim_start_matches("http://");
+    let mut slow = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("half a head");
+    // The server hangs up (hyper may first answer 408) once the header
+    // timeout has passed, instead of holding the connection forever.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        syncscript::HEADER_READ_TIMEOUT + WAIT,
+        slow.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection is still open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+/// The server binary on a fresh SQLite file with every log at `trace`;
+/// its output is drained as it comes (a full pipe would stall it).
+struct LoudServer {
+    child: Child,
+    base: String,
+    output: Vec<tokio::task::JoinHandle<String>>,
+    _dir: tempfile::TempDir,
+}
+
+fn drain(
+    stream: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>,
+) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut text = String::new();
+        if let Some(mut stream) = stream {
+            stream.read_to_string(&mut text).await.ok();
+        }
+        text
+    })
+}
+
+impl LoudServer {
+    async fn start() -> LoudServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_syncscript"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .arg("--database-url")
+            .arg(format!("sqlite://{}/db.sqlite", dir.path().display()))
+            .args(["--log-level", "trace"])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("server started");
+        let output = vec![drain(child.stdout.take()), drain(child.stderr.take())];
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT * 4;
+        let http = reqwest::Client::new();
+        while http.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "the server never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        LoudServer {
+            child,
+            base,
+            output,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server and returns everything it logged.
+    async fn log(mut self) -> String {
+        self.child.start_kill().expect("server stopped");
+        self.child.wait().await.expect("server exited");
+        let mut log = String::new();
+        for output in self.output {
+            log.push_str(&output.await.expect("output read"));
+        }
+        log
+    }
+}
+
+#[tokio::test]
+async fn the_log_never_holds_a_password_or_a_session_token() {
+    let server = LoudServer::start().await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.base);
+    let password = "Secret-Pa55word-9f3c";
+    let email = "ada@test.dev";
+    let signup = http
+        .post(url("/api/auth/signup"))
+        .json(&json!({"email": email, "name": "Ada", "password": password}))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), StatusCode::CREATED);
+    let wrong = http
+        .post(url("/api/auth/login"))
+        .json(&json!({"email": email, "password": "Wrong-Pa55word-77aa"}))
+        .send()
+        .await
+        .expect("wrong login");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let login: Value = http
+        .post(url("/api/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    let token = login["token"].as_str().expect("token").to_owned();
+    let me = http
+        .get(url("/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), StatusCode::OK);
+    let cookie = http
+        .get(url("/api/vaults"))
+        .header("cookie", format!("syncscript_session={token}"))
+        .send()
+        .await
+        .expect("cookie request");
+    assert_eq!(cookie.status(), StatusCode::OK);
+    // A Socket.IO handshake with the token in its CONNECT packet, over
+    // long-polling (plain HTTP requests).
+    let open = http
+        .get(url("/socket.io/?EIO=4&transport=polling"))
+        .send()
+        .await
+        .expect("polling open")
+        .text()
+        .await
+        .expect("open packet");
+    let handshake: Value =
+        serde_json::from_str(open.trim_start_matches('0')).expect("Engine.IO open packet");
+    let sid = handshake["sid"].as_str().expect("sid");
+    let polling = url(&format!("/socket.io/?EIO=4&transport=polling&sid={sid}"));
+    let connect = http
+        .post(&polling)
+        .body(format!("40{}", json!({"token": token})))
+        .send()
+        .await
+        .expect("CONNECT sent");
+    assert_eq!(connect.status(), StatusCode::OK);
+    let mut received = Vec::new();
+    while !received
+        .iter()
+        .any(|packet: &String| packet.starts_with("40"))
+    {
+        assert!(received.len() < 10, "no CONNECT answer: {received:?}");
+        let body = http
+            .get(&polling)
+            .send()
+            .await
+            .expect("poll")
+            .text()
+            .await
+            .expect("poll body");
+        received.extend(body.split('\u{1e}').map(str::to_owned));
+    }
+    let logout = http
+        .post(url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+
+    let log = server.log().await;
+    assert!(log.contains("syncscript listening"), "the log was captured");
+    for secret in [password, "Wrong-Pa55word-77aa", token.as_str()] {
+        assert!(
+            !log.contains(secret),
+            "the log holds a secret ({} bytes of log)",
+            log.len()
+        );
+    }
+}
