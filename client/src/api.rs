@@ -19,10 +19,10 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use syncscript_protocol::{
-    AddMemberRequest, CreateSourceRequest, ErrorBody, EventList, Health, LoginRequest,
-    LoginResponse, Member, MemberList, MemberResponse, RenameVaultRequest, Role, SignupRequest,
-    Source, SourceList, SourceResponse, UpdateMemberRequest, UpdateSourceRequest, User,
-    UserResponse, Vault, VaultDetail, VaultInput, VaultList, VaultResponse, VaultSummary,
+    AddMemberRequest, CLIENT_IDLE_REUSE, CreateSourceRequest, ErrorBody, EventList, Health,
+    LoginRequest, LoginResponse, Member, MemberList, MemberResponse, RenameVaultRequest, Role,
+    SignupRequest, Source, SourceList, SourceResponse, UpdateMemberRequest, UpdateSourceRequest,
+    User, UserResponse, Vault, VaultDetail, VaultInput, VaultList, VaultResponse, VaultSummary,
 };
 use url::Url;
 
@@ -61,6 +61,7 @@ impl ApiClient {
         }
         let http = reqwest::Client::builder()
             .user_agent(concat!("syncscript-client/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(CLIENT_IDLE_REUSE)
             .build()
             .map_err(|source| ClientError::Transport {
                 url: server_url.to_owned(),

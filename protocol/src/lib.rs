@@ -51,6 +51,16 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// How long the server keeps a connection waiting for a request's headers,
+/// idle keep-alive connections included: it closes one whose next request
+/// has not fully arrived within this time (docs/protocol.md, Limits).
+pub const IDLE_CONNECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a client keeps an idle connection for reuse: well under
+/// [`IDLE_CONNECTION_LIMIT`], so that it never sends a request on a
+/// connection the server is closing (the request would fail unanswered).
+pub const CLIENT_IDLE_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Name of the session cookie set by login.
 pub const SESSION_COOKIE: &str = "syncscript_session";
 

@@ -133,8 +133,9 @@ fn cors(origins: &[axum::http::HeaderValue]) -> Option<tower_http::cors::CorsLay
 
 /// How long a client may take to send a request's headers; a client that
 /// trickles them (or never finishes) is disconnected instead of holding a
-/// connection and its task forever.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// connection and its task forever. hyper counts an idle keep-alive
+/// connection's wait for its next request in this time too.
+pub const HEADER_READ_TIMEOUT: Duration = syncscript_protocol::IDLE_CONNECTION_LIMIT;
 
 /// Connects to the database (and Redis), runs the migrations and serves
 /// `listener` until `shutdown` resolves, then closes the port, every

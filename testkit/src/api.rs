@@ -35,12 +35,21 @@ pub struct Api {
     pub http: reqwest::Client,
 }
 
+/// An HTTP client that, like the project's own, never reuses a connection
+/// the server may be closing ([`syncscript_protocol::CLIENT_IDLE_REUSE`]).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(syncscript_protocol::CLIENT_IDLE_REUSE)
+        .build()
+        .expect("HTTP client")
+}
+
 impl Api {
     /// The API at `base` (`http://host:port`).
     pub fn new(base: impl Into<String>) -> Api {
         Api {
             base: base.into(),
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
     }
 

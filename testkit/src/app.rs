@@ -16,7 +16,7 @@ use syncscript::Config;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::api::Api;
+use crate::api::{Api, http_client};
 use crate::database::{Backend, TestDatabase};
 
 /// How long the server may take to start or stop.
@@ -62,7 +62,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let base = format!("http://{addr}");
-        let http = reqwest::Client::new();
+        let http = http_client();
         let server = serve(listener, config.clone());
         wait_until_ready(&http, &base).await;
         let db = AnyPoolOptions::new()

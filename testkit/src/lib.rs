@@ -8,7 +8,7 @@ mod app;
 mod cluster;
 mod database;
 
-pub use api::{Api, PASSWORD, Team, TestUser};
+pub use api::{Api, PASSWORD, Team, TestUser, http_client};
 pub use app::TestApp;
 pub use cluster::{Cluster, Node, Redis};
 pub use database::{Backend, TestDatabase, postgres_admin_url};

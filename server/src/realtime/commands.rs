@@ -29,7 +29,7 @@ use crate::idempotency::{self, Claim};
 use crate::limits::{CommandBudget, Seat};
 use crate::permissions;
 use crate::realtime::identity::{self, Identity, SessionUser};
-use crate::realtime::rooms::{Rooms, SendGate, joining_room, watcher_room};
+use crate::realtime::rooms::{Rooms, SendGate, Watched, joining_room, vault_of_room, watcher_room};
 use crate::sources;
 use crate::state::{AppState, Core};
 use crate::vaults::SINCE_RULE;
@@ -52,6 +52,11 @@ const REPLAY_PAGE: i64 = 500;
 const STALL_LIMIT: Duration = Duration::from_secs(5);
 /// How often a full socket buffer is looked at again.
 const STALL_POLL: Duration = Duration::from_millis(10);
+/// How long a command waits for its socket to be marked connected
+/// ([`Command::settled`]); a socket still not connected is closing.
+const SETTLE_LIMIT: Duration = Duration::from_secs(1);
+/// How often a command looks at that again.
+const SETTLE_POLL: Duration = Duration::from_millis(1);
 
 /// One received command: the socket, how to answer it, and the server's
 /// state. Extracted once for every handler.
@@ -90,6 +95,24 @@ impl<A: Adapter> FromMessageParts<A> for Command<A> {
 }
 
 impl<A: Adapter> Command<A> {
+    /// Whether the socket is connected, waiting for it if need be:
+    /// socketioxide sends the CONNECT packet before it marks the socket
+    /// connected, so a command sent as soon as the client heard it can
+    /// arrive in between, when every emit to the socket still fails (and a
+    /// join would take it for one that disconnected). `false` when the
+    /// socket was closed instead: nobody is left to answer.
+    async fn settled(&self) -> bool {
+        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+        while !self.socket.connected() {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::debug!(sid = %self.socket.id, "command from a socket that is not connected");
+                return false;
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+        true
+    }
+
     /// Spends one command of the socket's budget (`RATE_LIMITED` when it
     /// is empty).
     fn spend(&self) -> Result<(), AppError> {
@@ -137,6 +160,9 @@ impl<A: Adapter> Command<A> {
         T: Serialize,
         F: Future<Output = Result<T, AppError>>,
     {
+        if !self.settled().await {
+            return;
+        }
         let result = match self
             .spend()
             .and_then(|()| parse_command::<C>(name, expected, payload))
@@ -230,12 +256,18 @@ impl From<SendFailure> for JoinFailure {
 /// `vault:join`: membership checked, the socket joins the vault's rooms,
 /// every event after `since` is replayed, then `vault:joined` (and the ack).
 async fn join<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    if !command.settled().await {
+        return;
+    }
     if let Err(error) = command.spend() {
         return command.fail(&error, true);
     }
     let joined = join_vault(&command.socket, &command.state, payload).await;
     match joined {
         Ok(joined) => {
+            if let Some(watched) = command.socket.extensions.get::<Watched>() {
+                watched.add(&joined.vault_id);
+            }
             command.state.request_presence(joined.vault_id.clone());
             // After a large catch-up the socket's buffer may be full: wait
             // for room rather than lose the answer.
@@ -535,6 +567,9 @@ fn stalled<A: Adapter>(socket: &SocketRef<A>) -> Result<(), SendFailure> {
 
 /// `vault:leave`: the socket leaves the vault's rooms; `vault:left`.
 async fn leave<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    if !command.settled().await {
+        return;
+    }
     if let Err(error) = command.spend() {
         return command.fail(&error, true);
     }
@@ -553,6 +588,9 @@ async fn leave<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>
                 vault_room(&vault_id),
                 watcher_room(&vault_id, &identity.user.id, &command.socket.id.to_string()),
             ]);
+            if let Some(watched) = command.socket.extensions.get::<Watched>() {
+                watched.remove(&vault_id);
+            }
             let left = Left { vault_id };
             emit(&command.socket, signals::VAULT_LEFT, &left);
             command.state.request_presence(left.vault_id.clone());
@@ -660,6 +698,9 @@ async fn other_event<A: Adapter>(
     Event(name): Event,
     TryData(payload): TryData<Value>,
 ) {
+    if !command.settled().await {
+        return;
+    }
     if let Err(error) = command.spend() {
         return command.fail(&error, false);
     }
@@ -709,21 +750,28 @@ async fn viewer_of_payload_vault<A: Adapter>(
 
 /// A disconnect leaves the socket's rooms and updates presence.
 async fn disconnect<A: Adapter>(socket: SocketRef<A>, State(core): State<Core>) {
-    // Rooms are still readable here (socketioxide clears them after this
-    // handler); leave them now, so that a presence signal already scheduled
-    // cannot count this socket after its disconnect was reported.
     // The socket stops counting against its user's limit now, not when
     // its last reference goes.
     socket.extensions.remove::<Arc<Seat>>();
-    let rooms = socket.rooms();
+    // The rooms may be gone already (see `Watched`); a join still under
+    // way may have entered rooms it has not recorded yet: both count.
+    let mut vaults = socket
+        .extensions
+        .get::<Watched>()
+        .map(|watched| watched.take())
+        .unwrap_or_default();
+    vaults.extend(
+        socket
+            .rooms()
+            .iter()
+            .filter_map(|room| vault_of_room(room))
+            .map(str::to_owned),
+    );
+    // Leave now, so that a presence signal already scheduled cannot count
+    // this socket after its disconnect was reported.
     socket.leave_all();
-    for room in rooms {
-        if let Some(vault_id) = room
-            .strip_prefix("vault:")
-            .filter(|rest| !rest.contains(':'))
-        {
-            core.request_presence(vault_id.to_owned());
-        }
+    for vault_id in vaults {
+        core.request_presence(vault_id);
     }
 }
 #[cfg(test)]

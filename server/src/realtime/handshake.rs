@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::limits::CommandBudget;
 use crate::realtime::commands;
 use crate::realtime::identity::Identity;
-use crate::realtime::rooms::SendGate;
+use crate::realtime::rooms::{SendGate, Watched};
 use crate::state::Core;
 
 /// The handshake's refusal; its `Display` is what the client's
@@ -66,6 +66,7 @@ pub async fn authenticate<A: Adapter>(
     socket.extensions.insert(Arc::new(seat));
     socket.extensions.insert(CommandBudget::new(limits));
     socket.extensions.insert(SendGate::default());
+    socket.extensions.insert(Watched::default());
     accept(&socket, Identity { session_id, user });
     // A logout that committed between the lookup and `accept` joining the
     // session's room has missed this socket: look again now that it is in.

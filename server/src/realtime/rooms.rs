@@ -20,7 +20,7 @@
 //! is disconnected (it reconnects, and its rejoin is checked again).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
@@ -75,6 +75,37 @@ pub struct SendGate(Arc<tokio::sync::Mutex<()>>);
 impl SendGate {
     pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.0.lock().await
+    }
+}
+
+/// The vaults a socket joined and has not left, kept in its extensions
+/// beside its rooms. A disconnect may find the rooms already emptied:
+/// when a client's disconnect packet is followed at once by the close of
+/// its transport, socketioxide clears the socket's rooms on the close
+/// while the handler of the disconnect packet has yet to run. Presence
+/// must still be signalled for every vault the socket watched.
+#[derive(Debug, Clone, Default)]
+pub struct Watched(Arc<std::sync::Mutex<BTreeSet<String>>>);
+
+impl Watched {
+    pub fn add(&self, vault_id: &str) {
+        self.vaults().insert(vault_id.to_owned());
+    }
+
+    pub fn remove(&self, vault_id: &str) {
+        self.vaults().remove(vault_id);
+    }
+
+    /// Every vault recorded, leaving the record empty.
+    pub fn take(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.vaults())
+    }
+
+    fn vaults(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        // The set stays whole whatever a panicking holder did.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

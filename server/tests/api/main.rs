@@ -8,6 +8,7 @@ mod isolation;
 mod limits;
 mod openapi;
 mod permissions;
+mod polling;
 mod realtime;
 mod rest;
 mod retries;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use syncscript_protocol::names;
+use syncscript_protocol::{commands, names};
 
+use crate::polling::PollingSocket;
 use crate::socket::{CLOSE, ERROR, OPEN, SocketBuilder, TestSocket, WAIT, is_unauthorized};
 use syncscript_testkit::on_both_backends;
 use syncscript_testkit::{Backend, TestApp, TestUser};
@@ -1260,4 +1261,38 @@ async fn presence_follows_joins_leaves_and_disconnects() {
             .all(|p| p.to_string().contains(&viewer.id)),
         "{after_leave:?}"
     );
+}
+
+/// A client's disconnect packet and the close of its transport in one
+/// request: the disconnect handler runs in a task of its own, and the
+/// close may empty the socket's rooms before it runs; presence must still
+/// stop counting the socket. The race is a matter of scheduling, so the
+/// test runs it for 30 sockets, one after the other (without the fix it
+/// failed 4 runs in 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_drops_sockets_closed_with_their_disconnect() {
+    const SOCKETS: u32 = 30;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let team = app.team().await;
+    let (v, owner) = (&team.vault.id, &team.owner);
+    let mut watcher = watch(&app, owner, v).await;
+    wait_presence(&mut watcher, v, &[(owner, "owner", 1)]).await;
+
+    let mut sockets = Vec::new();
+    let join = format!("421{}", json!([commands::VAULT_JOIN, v]));
+    for _ in 0..SOCKETS {
+        let mut polling = PollingSocket::connect(&app.http, &app.url(""), &owner.token).await;
+        polling.send(&[&join]).await;
+        let ack = polling.wait_for("431").await;
+        assert!(ack.contains(r#""ok":true"#), "{ack}");
+        sockets.push(polling);
+    }
+    wait_presence(&mut watcher, v, &[(owner, "owner", SOCKETS + 1)]).await;
+
+    // Socket.IO DISCONNECT, then Engine.IO CLOSE; each socket must show
+    // on its own (a later disconnect would signal the earlier one's count).
+    for (polling, left) in sockets.iter().zip((1..=SOCKETS).rev()) {
+        polling.send(&["41", "1"]).await;
+        wait_presence(&mut watcher, v, &[(owner, "owner", left)]).await;
+    }
 }

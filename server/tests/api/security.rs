@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use syncscript_testkit::{Backend, TestApp};
+use syncscript_testkit::{Backend, TestApp, http_client};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use crate::polling::PollingSocket;
 use crate::socket::WAIT;
 
 async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
@@ -170,7 +171,7 @@ impl LoudServer {
         let output = vec![drain(child.stdout.take()), drain(child.stderr.take())];
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + WAIT * 4;
-        let http = reqwest::Client::new();
+        let http = http_client();
         while http.get(format!("{base}/healthz")).send().await.is_err() {
             assert!(Instant::now() < deadline, "the server never answered");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -198,7 +199,7 @@ impl LoudServer {
 #[tokio::test]
 async fn the_log_never_holds_a_password_or_a_session_token() {
     let server = LoudServer::start().await;
-    let http = reqwest::Client::new();
+    let http = http_client();
     let url = |path: &str| format!("{}{path}", server.base);
     let password = "Secret-Pa55word-9f3c";
     let email = "ada@test.dev";
@@ -242,41 +243,7 @@ async fn the_log_never_holds_a_password_or_a_session_token() {
     assert_eq!(cookie.status(), StatusCode::OK);
     // A Socket.IO handshake with the token in its CONNECT packet, over
     // long-polling (plain HTTP requests).
-    let open = http
-        .get(url("/socket.io/?EIO=4&transport=polling"))
-        .send()
-        .await
-        .expect("polling open")
-        .text()
-        .await
-        .expect("open packet");
-    let handshake: Value =
-        serde_json::from_str(open.trim_start_matches('0')).expect("Engine.IO open packet");
-    let sid = handshake["sid"].as_str().expect("sid");
-    let polling = url(&format!("/socket.io/?EIO=4&transport=polling&sid={sid}"));
-    let connect = http
-        .post(&polling)
-        .body(format!("40{}", json!({"token": token})))
-        .send()
-        .await
-        .expect("CONNECT sent");
-    assert_eq!(connect.status(), StatusCode::OK);
-    let mut received = Vec::new();
-    while !received
-        .iter()
-        .any(|packet: &String| packet.starts_with("40"))
-    {
-        assert!(received.len() < 10, "no CONNECT answer: {received:?}");
-        let body = http
-            .get(&polling)
-            .send()
-            .await
-            .expect("poll")
-            .text()
-            .await
-            .expect("poll body");
-        received.extend(body.split('\u{1e}').map(str::to_owned));
-    }
+    PollingSocket::connect(&http, &server.base, &token).await;
     let logout = http
         .post(url("/api/auth/logout"))
         .bearer_auth(&token)
