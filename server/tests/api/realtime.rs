@@ -1155,7 +1155,7 @@ async fn logout_disconnects_only_that_sessions_sockets(backend: Backend) {
 /// Waits for the `presence` signal of `vault_id` that lists exactly
 /// `expected` (user name, role, connections), in order; earlier (coalesced
 /// or intermediate) signals are skipped.
-async fn wait_presence(
+pub async fn wait_presence(
     socket: &mut TestSocket,
     vault_id: &str,
     expected: &[(&TestUser, &str, u32)],
