@@ -2048,9 +2048,34 @@ impl World {
                         );
                     }
                     // A live removal ends the room (its vault:removed
-                    // follows); one in a join's answer may be history.
-                    if own_removal && room == Room::In {
-                        rooms.insert(v, Room::Out);
+                    // follows); one in a join's answer may be history. A
+                    // rejoin's answer that holds the user's last removal
+                    // ends the room it was in either way: live, or
+                    // replayed to a socket that the removal evicts.
+                    let last_removal = timeline
+                        .changes
+                        .get(&(v, user.id.clone()))
+                        .and_then(|changes| changes.last())
+                        .is_some_and(|(at, role)| *at == seq && role.is_none());
+                    match room {
+                        Room::In if own_removal => {
+                            rooms.insert(v, Room::Out);
+                        }
+                        Room::Joining {
+                            was_in: true,
+                            reference,
+                            removed,
+                        } if own_removal && last_removal => {
+                            rooms.insert(
+                                v,
+                                Room::Joining {
+                                    was_in: false,
+                                    reference,
+                                    removed,
+                                },
+                            );
+                        }
+                        _ => {}
                     }
                 }
                 _ => {}
