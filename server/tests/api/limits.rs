@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use syncscript_testkit::{Backend, TestApp, TestUser};
 use tokio::time::Instant;
 
+use crate::polling::PollingSocket;
 use crate::realtime::wait_presence;
 use crate::socket::{SocketBuilder, WAIT};
 
@@ -220,30 +221,12 @@ async fn a_transport_that_never_completes_the_handshake_is_closed() {
         config.limits.handshake_timeout = Duration::from_millis(300);
     })
     .await;
-    let open = app
-        .http
-        .get(app.url("/socket.io/?EIO=4&transport=polling"))
-        .send()
-        .await
-        .expect("polling open")
-        .text()
-        .await
-        .expect("open packet");
-    let handshake: Value =
-        serde_json::from_str(open.trim_start_matches('0')).expect("Engine.IO open packet");
-    let sid = handshake["sid"].as_str().expect("sid");
+    let polling = PollingSocket::open(&app.http, &app.url("")).await;
     // Without a Socket.IO CONNECT the server gives up on the transport
     // after the timeout (socketioxide's default would wait 45 s).
     let deadline = Instant::now() + WAIT;
     loop {
-        let poll = app
-            .http
-            .get(app.url(&format!("/socket.io/?EIO=4&transport=polling&sid={sid}")))
-            .send()
-            .await
-            .expect("poll");
-        let status = poll.status();
-        let body = poll.text().await.unwrap_or_default();
+        let (status, body) = polling.poll_answer().await;
         let closed = body.split('\u{1e}').any(|packet| packet == "1");
         if status == StatusCode::BAD_REQUEST || closed {
             break;

@@ -22,6 +22,17 @@ impl PollingSocket {
     /// Opens a polling transport at `base` and connects to the main
     /// namespace with `token`, waiting for the server's CONNECT answer.
     pub async fn connect(http: &reqwest::Client, base: &str, token: &str) -> PollingSocket {
+        let mut socket = PollingSocket::open(http, base).await;
+        socket
+            .send(&[&format!("40{}", json!({ "token": token }))])
+            .await;
+        socket.wait_for("40").await;
+        socket
+    }
+
+    /// Opens a polling transport at `base`, up to the Engine.IO open
+    /// packet (no Socket.IO CONNECT yet).
+    pub async fn open(http: &reqwest::Client, base: &str) -> PollingSocket {
         let open = http
             .get(format!("{base}/socket.io/?EIO=4&transport=polling"))
             .send()
@@ -33,16 +44,11 @@ impl PollingSocket {
         let handshake: Value =
             serde_json::from_str(open.trim_start_matches('0')).expect("Engine.IO open packet");
         let sid = handshake["sid"].as_str().expect("sid");
-        let mut socket = PollingSocket {
+        PollingSocket {
             http: http.clone(),
             url: format!("{base}/socket.io/?EIO=4&transport=polling&sid={sid}"),
             received: Vec::new(),
-        };
-        socket
-            .send(&[&format!("40{}", json!({ "token": token }))])
-            .await;
-        socket.wait_for("40").await;
-        socket
+        }
     }
 
     /// Sends `packets` in one request.
@@ -82,10 +88,15 @@ impl PollingSocket {
     }
 
     async fn poll(&self) -> String {
-        let response = self.http.get(&self.url).send().await.expect("poll");
-        let status = response.status();
-        let body = response.text().await.expect("poll body");
+        let (status, body) = self.poll_answer().await;
         assert!(status.is_success(), "poll: {status} {body}");
         body
+    }
+
+    /// One poll's status and body, whatever they are.
+    pub async fn poll_answer(&self) -> (reqwest::StatusCode, String) {
+        let response = self.http.get(&self.url).send().await.expect("poll");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
     }
 }
