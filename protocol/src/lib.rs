@@ -61,6 +61,14 @@ pub const IDLE_CONNECTION_LIMIT: std::time::Duration = std::time::Duration::from
 /// connection the server is closing (the request would fail unanswered).
 pub const CLIENT_IDLE_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The request header that makes a REST mutation retry-safe
+/// (docs/protocol.md, Retry-safe mutations).
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
+/// The response header (`true`) on an answer replayed from a stored result
+/// rather than produced by running the mutation again.
+pub const IDEMPOTENCY_REPLAYED_HEADER: &str = "Idempotency-Replayed";
+
 /// Name of the session cookie set by login.
 pub const SESSION_COOKIE: &str = "syncscript_session";
 
