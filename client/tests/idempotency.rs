@@ -4,21 +4,17 @@
 //! the vault holds it once, with one event.
 //!
 //! The answer is lost by a TCP proxy between the client and the server
-//! (`support/lossy_proxy.rs`): it forwards the request, then closes the
+//! (`syncscript_testkit::LossyProxy`): it forwards the request, then closes the
 //! client's connection instead of forwarding the answer.
-
-#[path = "support/lossy_proxy.rs"]
-mod lossy_proxy;
 
 use std::time::Duration;
 
-use lossy_proxy::LossyProxy;
 use syncscript_client::api::ApiClient;
 use syncscript_client::mutation::IDEMPOTENCY_KEY_HEADER;
 use syncscript_client::socket::{Incoming, Session};
 use syncscript_client::{ClientError, IdempotencyKey, RetryPolicy};
 use syncscript_protocol::{CreateSourceCommand, DeleteSourceCommand, SourceAck, commands, names};
-use syncscript_testkit::{Backend, TestApp};
+use syncscript_testkit::{Backend, LossyProxy, TestApp};
 
 /// How long any one expected report may take.
 const TIMEOUT: Duration = Duration::from_secs(15);

@@ -4,7 +4,7 @@
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use syncscript_protocol::{LoginResponse, Role, Source, Vault};
+use syncscript_protocol::{EventList, LoggedEvent, LoginResponse, Role, Source, Vault};
 
 /// The password of every user made by [`TestApp::register`].
 pub const PASSWORD: &str = "correct horse battery";
@@ -193,6 +193,48 @@ impl Api {
         serde_json::from_value(body["source"].clone()).expect("source")
     }
 
+    /// The vault's whole log, as the bearer of `token` reads it.
+    pub async fn event_log(&self, token: &str, vault_id: &str) -> Vec<LoggedEvent> {
+        self.event_log_since(token, vault_id, 0).await
+    }
+
+    /// The vault's log after seq `since`, read through
+    /// `GET /api/vaults/{id}/events` page after page up to the head the
+    /// pages report, as the bearer of `token` reads it.
+    pub async fn event_log_since(
+        &self,
+        token: &str,
+        vault_id: &str,
+        since: i64,
+    ) -> Vec<LoggedEvent> {
+        let mut log: Vec<LoggedEvent> = Vec::new();
+        loop {
+            let after = log.last().map_or(since, |event| event.seq);
+            let response = self
+                .http
+                .get(self.url(&format!(
+                    "/api/vaults/{vault_id}/events?since={after}&limit=1000"
+                )))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request sent");
+            let status = response.status();
+            let text = response.text().await.expect("body read");
+            assert_eq!(status, StatusCode::OK, "read the log: {text}");
+            let page: EventList = serde_json::from_str(&text).expect("a page of the log");
+            let done = page.events.is_empty()
+                || page
+                    .events
+                    .last()
+                    .is_some_and(|event| event.seq >= page.seq);
+            log.extend(page.events);
+            if done {
+                return log;
+            }
+        }
+    }
+
     /// The titles of a vault's sources and the names of its logged events,
     /// in order, as `user` reads them.
     pub async fn titles_and_event_names(
@@ -217,18 +259,10 @@ impl Api {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "list sources: {sources}");
-        let (status, events) = self
-            .call(
-                Method::GET,
-                &format!("/api/vaults/{vault_id}/events"),
-                Some(user),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "list events: {events}");
+        let events = self.event_log(&user.token, vault_id).await;
         (
             strings(&sources, "sources", "title"),
-            strings(&events, "events", "name"),
+            events.into_iter().map(|event| event.name).collect(),
         )
     }
 

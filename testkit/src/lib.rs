@@ -7,8 +7,14 @@ mod api;
 mod app;
 mod cluster;
 mod database;
+mod eventually;
+mod lossy_proxy;
+mod routes;
 
 pub use api::{Api, PASSWORD, Team, TestUser, http_client};
 pub use app::TestApp;
 pub use cluster::{Cluster, Node, Redis};
 pub use database::{Backend, TestDatabase, postgres_admin_url};
+pub use eventually::{POLL_INTERVAL, eventually, try_eventually};
+pub use lossy_proxy::LossyProxy;
+pub use routes::Caller;

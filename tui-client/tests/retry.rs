@@ -5,21 +5,17 @@
 //! holds the change once.
 //!
 //! Acks are lost by a TCP proxy between the client and the server
-//! (`client/tests/support/lossy_proxy.rs`): it forwards the command, then
+//! (`syncscript_testkit::LossyProxy`): it forwards the command, then
 //! closes the connection instead of forwarding the ack.
-
-#[path = "../../client/tests/support/lossy_proxy.rs"]
-mod lossy_proxy;
 
 use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use lossy_proxy::LossyProxy;
 use syncscript_client::api::ApiClient;
 use syncscript_client::{ClientError, RetryPolicy};
 use syncscript_protocol::names;
-use syncscript_testkit::{Backend, TestApp, TestUser};
+use syncscript_testkit::{Backend, LossyProxy, TestApp, TestUser};
 use syncscript_tui::action::{Action, Command, Effect, NetEvent};
 use syncscript_tui::app::{App, Connection, Identity, Mode};
 use syncscript_tui::net::Network;

@@ -5,10 +5,9 @@
 
 use syncscript_client::mutation::IDEMPOTENCY_KEY_HEADER;
 use syncscript_protocol::names;
-use syncscript_testkit::{Backend, TestApp};
+use syncscript_testkit::{Backend, LossyProxy, TestApp};
 
 use crate::helpers::CliRunner;
-use crate::lossy_proxy::LossyProxy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_whose_answer_is_lost_is_sent_again_with_the_same_key() {
@@ -191,8 +190,7 @@ async fn a_bad_key_is_refused_and_an_unanswered_change_names_its_key() {
     // fails to connect, and the error says how to try again safely.
     let closed = LossyProxy::start(app.addr).await;
     let url = closed.url.clone();
-    drop(closed);
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    closed.stop().await;
     let stderr = cli
         .fails(&[
             "--server",

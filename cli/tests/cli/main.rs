@@ -5,7 +5,5 @@ mod bench;
 mod commands;
 mod helpers;
 mod idempotency;
-#[path = "../../../client/tests/support/lossy_proxy.rs"]
-mod lossy_proxy;
 mod seed;
 mod watch;

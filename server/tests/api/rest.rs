@@ -25,9 +25,7 @@ async fn vault_lifecycle(backend: Backend) {
     let team = app.team().await;
     let v = &team.vault.id;
 
-    let (status, body) = app
-        .call(Method::GET, "/api/vaults", Some(&team.viewer), None)
-        .await;
+    let (status, body) = app.as_user(&team.viewer).list_vaults().await;
     assert_eq!(status, StatusCode::OK);
     let vaults = body["vaults"].as_array().unwrap();
     assert_eq!(vaults.len(), 1);
@@ -35,56 +33,27 @@ async fn vault_lifecycle(backend: Backend) {
     assert_eq!(vaults[0]["role"], "viewer");
     assert_eq!(vaults[0]["seq"], 2, "two member:added events so far");
 
-    let (status, body) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}"),
-            Some(&team.owner),
-            None,
-        )
-        .await;
+    let (status, body) = app.as_user(&team.owner).get_vault(v).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["vault"]["name"], "Team Vault");
     assert_eq!(body["role"], "owner");
     assert_eq!(body["seq"], 2);
 
     let (status, body) = app
-        .call(
-            Method::PATCH,
-            &format!("/api/vaults/{v}"),
-            Some(&team.owner),
-            Some(json!({"name": " Renamed "})),
-        )
+        .as_user(&team.owner)
+        .update_vault(v, json!({"name": " Renamed "}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["vault"]["name"], "Renamed");
 
-    let (_, outsider_list) = app
-        .call(Method::GET, "/api/vaults", Some(&team.outsider), None)
-        .await;
+    let (_, outsider_list) = app.as_user(&team.outsider).list_vaults().await;
     assert_eq!(outsider_list["vaults"], json!([]));
 
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/vaults/{v}"),
-            Some(&team.owner),
-            None,
-        )
-        .await;
+    let (status, _) = app.as_user(&team.owner).delete_vault(v).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}"),
-            Some(&team.owner),
-            None,
-        )
-        .await;
+    let (status, _) = app.as_user(&team.owner).get_vault(v).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, list) = app
-        .call(Method::GET, "/api/vaults", Some(&team.owner), None)
-        .await;
+    let (_, list) = app.as_user(&team.owner).list_vaults().await;
     assert_eq!(list["vaults"], json!([]));
 
     let names: Vec<(String,)> =
@@ -109,14 +78,7 @@ async fn members_lifecycle(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let team = app.team().await;
     let v = &team.vault.id;
-    let (status, body) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}/members"),
-            Some(&team.viewer),
-            None,
-        )
-        .await;
+    let (status, body) = app.as_user(&team.viewer).list_members(v).await;
     assert_eq!(status, StatusCode::OK);
     let roles: Vec<(String, String)> = body["members"]
         .as_array()
@@ -139,68 +101,35 @@ async fn members_lifecycle(backend: Backend) {
     );
 
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/api/vaults/{v}/members"),
-            Some(&team.owner),
-            Some(json!({"email": "OUTSIDER@test.dev", "role": "viewer"})),
-        )
+        .as_user(&team.owner)
+        .add_member(v, json!({"email": "OUTSIDER@test.dev", "role": "viewer"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["member"]["userId"], team.outsider.id);
     assert_eq!(body["member"]["role"], "viewer");
 
     let (status, body) = app
-        .call(
-            Method::PATCH,
-            &format!("/api/vaults/{v}/members/{}", team.outsider.id),
-            Some(&team.owner),
-            Some(json!({"role": "contributor"})),
-        )
+        .as_user(&team.owner)
+        .update_member(v, &team.outsider.id, json!({"role": "contributor"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["member"]["role"], "contributor");
-    let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}"),
-            Some(&team.outsider),
-            None,
-        )
-        .await;
+    let (status, _) = app.as_user(&team.outsider).get_vault(v).await;
     assert_eq!(status, StatusCode::OK);
 
     let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/vaults/{v}/members/{}", team.outsider.id),
-            Some(&team.owner),
-            None,
-        )
+        .as_user(&team.owner)
+        .remove_member(v, &team.outsider.id)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}"),
-            Some(&team.outsider),
-            None,
-        )
-        .await;
+    let (status, _) = app.as_user(&team.outsider).get_vault(v).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
         "removal takes effect at once"
     );
 
-    let (_, log) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}/events?since=2"),
-            Some(&team.owner),
-            None,
-        )
-        .await;
+    let (_, log) = app.as_user(&team.owner).list_events(v, "since=2").await;
     let names: Vec<&str> = log["events"]
         .as_array()
         .unwrap()
@@ -219,11 +148,10 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
     let team = app.team().await;
     let v = &team.vault.id;
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/api/vaults/{v}/sources"),
-            Some(&team.contributor),
-            Some(json!({"title": "  Attention  ", "fileUrl": "https://arxiv.org/pdf/1706.03762"})),
+        .as_user(&team.contributor)
+        .create_source(
+            v,
+            json!({"title": "  Attention  ", "fileUrl": "https://arxiv.org/pdf/1706.03762"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -233,78 +161,32 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
     assert_eq!(source["vaultId"], *v);
     assert_eq!(source["createdBy"], team.contributor.id);
 
-    let (status, body) = app
-        .call(
-            Method::GET,
-            &format!("/api/sources/{s}"),
-            Some(&team.viewer),
-            None,
-        )
-        .await;
+    let (status, body) = app.as_user(&team.viewer).get_source(&s).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["source"], source);
 
     let (status, body) = app
-        .call(
-            Method::PATCH,
-            &format!("/api/sources/{s}"),
-            Some(&team.owner),
-            Some(json!({"fileUrl": "http://example.org/v2.pdf"})),
-        )
+        .as_user(&team.owner)
+        .update_source(&s, json!({"fileUrl": "http://example.org/v2.pdf"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["source"]["title"], "Attention", "untouched field kept");
     assert_eq!(body["source"]["fileUrl"], "http://example.org/v2.pdf");
     assert!(body["source"]["updatedAt"].as_str().unwrap() >= source["updatedAt"].as_str().unwrap());
 
-    let (status, body) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}/sources"),
-            Some(&team.viewer),
-            None,
-        )
-        .await;
+    let (status, body) = app.as_user(&team.viewer).list_sources(v).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["sources"].as_array().unwrap().len(), 1);
     assert_eq!(body["seq"], 4);
 
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/sources/{s}"),
-            Some(&team.contributor),
-            None,
-        )
-        .await;
+    let (status, _) = app.as_user(&team.contributor).delete_source(&s).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/api/sources/{s}"),
-            Some(&team.owner),
-            None,
-        )
-        .await;
+    let (status, _) = app.as_user(&team.owner).get_source(&s).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/sources/{s}"),
-            Some(&team.owner),
-            None,
-        )
-        .await;
+    let (status, _) = app.as_user(&team.owner).delete_source(&s).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, log) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}/events"),
-            Some(&team.viewer),
-            None,
-        )
-        .await;
+    let (status, log) = app.as_user(&team.viewer).list_events(v, "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(log["seq"], 5);
     let events = log["events"].as_array().unwrap();
@@ -324,12 +206,8 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
     assert_eq!(events[4]["payload"]["sourceId"], s);
 
     let (_, page) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}/events?since=1&limit=2"),
-            Some(&team.viewer),
-            None,
-        )
+        .as_user(&team.viewer)
+        .list_events(v, "since=1&limit=2")
         .await;
     let seqs: Vec<i64> = page["events"]
         .as_array()
@@ -339,14 +217,7 @@ async fn sources_lifecycle_and_event_log(backend: Backend) {
         .collect();
     assert_eq!(seqs, [2, 3]);
     assert_eq!(page["seq"], 5);
-    let (_, tail) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}/events?since=5"),
-            Some(&team.viewer),
-            None,
-        )
-        .await;
+    let (_, tail) = app.as_user(&team.viewer).list_events(v, "since=5").await;
     assert_eq!(tail["events"], json!([]));
 }
 
@@ -665,12 +536,8 @@ async fn bad_inputs_are_refused_and_change_nothing(backend: Backend) {
         refused(&app, owner, method, &path, body, status, code).await;
     }
     let validation = app
-        .call(
-            Method::POST,
-            &format!("/api/vaults/{v}/sources"),
-            Some(owner),
-            Some(json!({"title": "T", "fileUrl": "ftp://x"})),
-        )
+        .as_user(owner)
+        .create_source(&v, json!({"title": "T", "fileUrl": "ftp://x"}))
         .await
         .1;
     assert!(
@@ -706,14 +573,7 @@ async fn bad_inputs_are_refused_and_change_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
-    let (_, sources) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}/sources"),
-            Some(owner),
-            None,
-        )
-        .await;
+    let (_, sources) = app.as_user(owner).list_sources(&v).await;
     assert_eq!(sources["sources"].as_array().unwrap().len(), 1);
     assert_eq!(
         app.logged_seqs(&v).await,
@@ -748,29 +608,20 @@ async fn a_vault_keeps_an_owner(backend: Backend) {
     )
     .await;
     let (status, _) = app
-        .call(
-            Method::PATCH,
-            &format!("/api/vaults/{v}/members/{}", team.contributor.id),
-            Some(owner),
-            Some(json!({"role": "owner"})),
-        )
+        .as_user(owner)
+        .update_member(v, &team.contributor.id, json!({"role": "owner"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app
-        .call(
-            Method::PATCH,
-            &format!("/api/vaults/{v}/members/{}", owner.id),
-            Some(owner),
-            Some(json!({"role": "viewer"})),
-        )
+        .as_user(owner)
+        .update_member(v, &owner.id, json!({"role": "viewer"}))
         .await;
     assert_eq!(status, StatusCode::OK, "another owner remains");
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/api/vaults/{v}/members"),
-            Some(owner),
-            Some(json!({"email": team.outsider.email, "role": Role::Viewer})),
+        .as_user(owner)
+        .add_member(
+            v,
+            json!({"email": team.outsider.email, "role": Role::Viewer}),
         )
         .await;
     assert_eq!(
@@ -800,13 +651,16 @@ async fn metrics_text(app: &TestApp) -> String {
 
 async fn probes_answer(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| config.node_id = "node-test".into()).await;
-    for path in ["/healthz", "/readyz"] {
-        let (status, body) = app.call(Method::GET, path, None, None).await;
+    let probes = [
+        ("/healthz", app.anonymous().healthz().await),
+        ("/readyz", app.anonymous().readyz().await),
+    ];
+    for (path, (status, body)) in probes {
         assert_eq!(status, StatusCode::OK, "{path}");
         assert_eq!(body["status"], "ok");
         assert_eq!(body["node"], "node-test", "{path}: {body}");
     }
-    let (_, ready) = app.call(Method::GET, "/readyz", None, None).await;
+    let (_, ready) = app.anonymous().readyz().await;
     assert_eq!(ready["database"], "ok");
     assert!(ready.get("redis").is_none(), "one node, no Redis: {ready}");
 

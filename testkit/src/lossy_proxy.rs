@@ -9,10 +9,7 @@
 //! It also keeps every byte the clients sent, so a test can read the
 //! headers of each attempt (REST requests are plain HTTP/1.1).
 //!
-//! Shared by the client, CLI and terminal client tests
-//! (`#[path = …] mod lossy_proxy;`).
-
-#![allow(dead_code)]
+//! Used by the client, CLI and terminal client tests.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,8 +39,8 @@ pub struct LossyProxy {
 impl LossyProxy {
     /// Listens on a free port of 127.0.0.1 and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> LossyProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let accept = tokio::spawn(async move {
@@ -55,6 +52,15 @@ impl LossyProxy {
             }
         });
         LossyProxy { url, state, accept }
+    }
+
+    /// Stops listening, and returns once the port is closed (a connection
+    /// to it is then refused).
+    pub async fn stop(mut self) {
+        self.accept.abort();
+        // The task drops its listener when it ends: awaiting the aborted
+        // task is awaiting the port's close.
+        (&mut self.accept).await.ok();
     }
 
     /// Loses the next answer chunk that contains `needle` (once).
