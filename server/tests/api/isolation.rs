@@ -2172,22 +2172,11 @@ impl ServerVault {
     }
 }
 
-/// A vault's whole log, as (name, payload), paged.
+/// A vault's whole log, as (name, payload).
 async fn read_log(app: &TestApp, token: &str, vault_id: &str) -> Vec<Entry> {
-    let mut events = Vec::new();
-    loop {
-        let path = format!("/api/vaults/{vault_id}/events?since={}", events.len());
-        let (answer, body) = rest(app, token, Method::GET, &path, None).await;
-        assert!(answer.is_ok(), "GET {path}: {answer}");
-        let page = body["events"].as_array().expect("events");
-        for event in page {
-            events.push((
-                event["name"].as_str().expect("name").to_owned(),
-                event["payload"].clone(),
-            ));
-        }
-        if page.is_empty() || events.len() as i64 >= body["seq"].as_i64().expect("seq") {
-            return events;
-        }
-    }
+    app.event_log(token, vault_id)
+        .await
+        .into_iter()
+        .map(|event| (event.name, event.payload))
+        .collect()
 }

@@ -51,25 +51,10 @@ async fn logged_events(
     vault_id: &str,
     since: i64,
 ) -> Vec<(String, Value)> {
-    let (status, body) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{vault_id}/events?since={since}"),
-            Some(owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| {
-            (
-                e["name"].as_str().expect("name").to_owned(),
-                e["payload"].clone(),
-            )
-        })
+    app.event_log_since(&owner.token, vault_id, since)
+        .await
+        .into_iter()
+        .map(|event| (event.name, event.payload))
         .collect()
 }
 

@@ -159,21 +159,12 @@ async fn a_lost_answer_retried_with_its_key_commits_once(backend: Backend) {
     assert_eq!(app.count("sources").await, 1, "one source, not one per try");
     let marker = app.create_source(&team.owner, v, "marker").await;
     assert_eq!(created_before(&mut watcher, &marker.id).await, vec![id]);
-    let (_, log) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{v}/events"),
-            Some(&team.owner),
-            None,
-        )
-        .await;
-    let created: Vec<&Value> = log["events"]
-        .as_array()
-        .expect("events")
+    let log = app.event_log(&team.owner.token, v).await;
+    let created = log
         .iter()
-        .filter(|event| event["name"] == "source:created")
-        .collect();
-    assert_eq!(created.len(), 2, "the retried source and the marker: {log}");
+        .filter(|event| event.name == "source:created")
+        .count();
+    assert_eq!(created, 2, "the retried source and the marker: {log:?}");
 }
 
 async fn every_mutation_repeated_with_its_key_gets_the_first_answer(backend: Backend) {

@@ -75,25 +75,17 @@ async fn twenty_concurrent_writers_get_contiguous_seqs(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["seq"], total as i64, "the head is the last seq");
-    let (_, log) = app
-        .call(
-            Method::GET,
-            &format!("/api/vaults/{}/events?since={before}", vault.id),
-            Some(&owner),
-            None,
-        )
-        .await;
-    let events = log["events"].as_array().expect("events");
+    let events = app.event_log_since(&owner.token, &vault.id, before as i64).await;
     assert_eq!(events.len(), WRITERS * WRITES_EACH);
     let mut titles = std::collections::HashSet::new();
-    for event in events {
+    for event in &events {
         assert_eq!(
-            event["payload"]["seq"], event["seq"],
+            event.payload["seq"], event.seq,
             "the payload carries its own seq"
         );
         assert!(
             titles.insert(
-                event["payload"]["source"]["title"]
+                event.payload["source"]["title"]
                     .as_str()
                     .expect("title")
                     .to_owned()

@@ -17,7 +17,7 @@ use crate::proxy::{Cut, Proxy};
 use crate::server::Server;
 use crate::watcher::Watcher;
 use crate::{
-    assert_acknowledged_are_logged, assert_contiguous, assert_watchers_got_exactly, committed_log,
+    assert_acknowledged_are_logged, assert_contiguous, assert_watchers_got_exactly,
     long_tests, seed, stop_all, try_create_source,
 };
 
@@ -117,7 +117,7 @@ async fn cut_at_random(test: &str, duration: Duration) {
         "connections were actually cut: {cuts:?}"
     );
 
-    let log = committed_log(&api, &team.owner, &vault).await;
+    let log = api.event_log(&team.owner.token, &vault).await;
     assert_contiguous(&log);
     assert_acknowledged_are_logged(&acknowledged, &log);
     assert_watchers_got_exactly(&watchers, &log).await;

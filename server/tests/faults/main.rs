@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use syncscript_protocol::LoggedEvent;
 use syncscript_testkit::{Api, TestUser};
 
 use crate::watcher::Watcher;
@@ -71,52 +72,15 @@ pub fn seed(test: &str) -> u64 {
     seed
 }
 
-/// One row of a vault's committed log, as `GET …/events` reads it.
-#[derive(Debug, Clone)]
-pub struct Logged {
-    pub seq: i64,
-    pub name: String,
-    pub payload: Value,
-}
-
-/// The whole committed log of a vault, read through REST page by page.
-pub async fn committed_log(api: &Api, user: &TestUser, vault_id: &str) -> Vec<Logged> {
-    let mut log: Vec<Logged> = Vec::new();
-    loop {
-        let since = log.last().map_or(0, |e| e.seq);
-        let (status, body) = api
-            .call(
-                Method::GET,
-                &format!("/api/vaults/{vault_id}/events?since={since}&limit=1000"),
-                Some(user),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "read the log: {body}");
-        let events = body["events"].as_array().cloned().unwrap_or_default();
-        let head = body["seq"].as_i64().expect("the log's head");
-        for event in &events {
-            log.push(Logged {
-                seq: event["seq"].as_i64().expect("seq"),
-                name: event["name"].as_str().expect("name").to_owned(),
-                payload: event["payload"].clone(),
-            });
-        }
-        if events.is_empty() || log.last().is_some_and(|e| e.seq >= head) {
-            return log;
-        }
-    }
-}
-
 /// The log holds seq 1..=N, each once: no seq lost or reused by a crash.
-pub fn assert_contiguous(log: &[Logged]) {
+pub fn assert_contiguous(log: &[LoggedEvent]) {
     let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
     let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
     assert_eq!(seqs, expected, "the committed log is seq 1..=N");
 }
 
 /// The ids of the sources the log says were created, with how many times.
-pub fn created_ids(log: &[Logged]) -> BTreeMap<String, usize> {
+pub fn created_ids(log: &[LoggedEvent]) -> BTreeMap<String, usize> {
     let mut ids = BTreeMap::new();
     for event in log.iter().filter(|e| e.name == "source:created") {
         let id = event.payload["source"]["id"].as_str().unwrap_or_default();
@@ -126,7 +90,7 @@ pub fn created_ids(log: &[Logged]) -> BTreeMap<String, usize> {
 }
 
 /// Every source a writer was told was created is in the log exactly once.
-pub fn assert_acknowledged_are_logged(acknowledged: &[String], log: &[Logged]) {
+pub fn assert_acknowledged_are_logged(acknowledged: &[String], log: &[LoggedEvent]) {
     let logged = created_ids(log);
     for id in acknowledged {
         assert_eq!(
@@ -150,9 +114,9 @@ pub fn assert_acknowledged_are_logged(acknowledged: &[String], log: &[Logged]) {
 /// in order), then checks that every event it was ever sent, live or
 /// replayed, is in the log with the very same payload: nothing that was
 /// not committed was broadcast.
-pub async fn assert_watchers_got_exactly(watchers: &[Watcher], log: &[Logged]) {
+pub async fn assert_watchers_got_exactly(watchers: &[Watcher], log: &[LoggedEvent]) {
     let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
-    let by_seq: BTreeMap<i64, &Logged> = log.iter().map(|e| (e.seq, e)).collect();
+    let by_seq: BTreeMap<i64, &LoggedEvent> = log.iter().map(|e| (e.seq, e)).collect();
     for watcher in watchers {
         let view = watcher.until_applied(&seqs).await;
         for (seq, name, payload) in &view.received {

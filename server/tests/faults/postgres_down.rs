@@ -18,7 +18,7 @@ use crate::probe::{self, Findings};
 use crate::server::Server;
 use crate::watcher::Watcher;
 use crate::{
-    PATIENCE, assert_contiguous, assert_watchers_got_exactly, committed_log, require_root, stop_all,
+    PATIENCE, assert_contiguous, assert_watchers_got_exactly, require_root, stop_all,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +35,7 @@ async fn postgres_down_answers_unavailable_then_recovers_without_a_restart() {
     let mut before = Findings::default();
     before.acked(&create_by_socket(&commander, &vault, "by socket, before").await);
     before.assert_none("before the outage");
-    let head = committed_log(&api, &team.owner, &vault).await.len() as i64;
+    let head = api.event_log(&team.owner.token, &vault).await.len() as i64;
     watcher
         .until("applied everything so far", |v| {
             v.applied.len() as i64 >= head
@@ -115,7 +115,7 @@ async fn postgres_down_answers_unavailable_then_recovers_without_a_restart() {
     after.print("PostgreSQL started again");
     after.assert_none("after PostgreSQL was started again, same server process");
 
-    let log = committed_log(&api, &team.owner, &vault).await;
+    let log = api.event_log(&team.owner.token, &vault).await;
     assert_contiguous(&log);
     assert_eq!(
         log.len() as i64,

@@ -25,7 +25,7 @@ use crate::server::Server;
 use crate::watcher::Watcher;
 use crate::{
     PATIENCE, assert_acknowledged_are_logged, assert_contiguous, assert_watchers_got_exactly,
-    committed_log, long_tests, seed, stop_all, try_create_source,
+    long_tests, seed, stop_all, try_create_source,
 };
 
 /// Events the watchers must have applied between two kills, and mutations
@@ -83,7 +83,7 @@ async fn killed_mid_stream(backend: Backend) {
         progress.unexpected
     );
 
-    let log = committed_log(&api, &team.owner, &vault).await;
+    let log = api.event_log(&team.owner.token, &vault).await;
     assert_contiguous(&log);
     assert_acknowledged_are_logged(&progress.acknowledged, &log);
     assert_watchers_got_exactly(&watchers, &log).await;

@@ -46,7 +46,7 @@ use crate::server::Server;
 use crate::watcher::Watcher;
 use crate::{
     PATIENCE, assert_acknowledged_are_logged, assert_contiguous, assert_watchers_got_exactly,
-    committed_log, require_root, stop_all,
+    require_root, stop_all,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +177,7 @@ impl Scene {
         before.acked(&command);
         before.assert_none("before the fault");
         scene.acknowledge(&command);
-        scene.head = committed_log(&scene.api, &scene.team.owner, &vault)
+        scene.head = scene.api.event_log(&scene.team.owner.token, &vault)
             .await
             .len() as i64;
         let head = scene.head;
@@ -299,7 +299,7 @@ impl Scene {
     async fn finish(self, file: &Path) {
         let integrity = integrity_check(file).await;
         assert_eq!(integrity, "ok", "PRAGMA integrity_check");
-        let log = committed_log(&self.api, &self.team.owner, &self.vault()).await;
+        let log = self.api.event_log(&self.team.owner.token, &self.vault()).await;
         assert_contiguous(&log);
         assert_acknowledged_are_logged(&self.acknowledged, &log);
         assert_eq!(
