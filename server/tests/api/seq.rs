@@ -75,7 +75,9 @@ async fn twenty_concurrent_writers_get_contiguous_seqs(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["seq"], total as i64, "the head is the last seq");
-    let events = app.event_log_since(&owner.token, &vault.id, before as i64).await;
+    let events = app
+        .event_log_since(&owner.token, &vault.id, before as i64)
+        .await;
     assert_eq!(events.len(), WRITERS * WRITES_EACH);
     let mut titles = std::collections::HashSet::new();
     for event in &events {

@@ -17,8 +17,8 @@ use crate::proxy::{Cut, Proxy};
 use crate::server::Server;
 use crate::watcher::Watcher;
 use crate::{
-    assert_acknowledged_are_logged, assert_contiguous, assert_watchers_got_exactly,
-    long_tests, seed, stop_all, try_create_source,
+    assert_acknowledged_are_logged, assert_contiguous, assert_watchers_got_exactly, long_tests,
+    seed, stop_all, try_create_source,
 };
 
 /// The writer's pace: about 10 events a second.

@@ -17,9 +17,7 @@ use crate::postgres::PrivatePostgres;
 use crate::probe::{self, Findings};
 use crate::server::Server;
 use crate::watcher::Watcher;
-use crate::{
-    PATIENCE, assert_contiguous, assert_watchers_got_exactly, require_root, stop_all,
-};
+use crate::{PATIENCE, assert_contiguous, assert_watchers_got_exactly, require_root, stop_all};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_answers_unavailable_then_recovers_without_a_restart() {

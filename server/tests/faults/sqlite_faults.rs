@@ -177,7 +177,9 @@ impl Scene {
         before.acked(&command);
         before.assert_none("before the fault");
         scene.acknowledge(&command);
-        scene.head = scene.api.event_log(&scene.team.owner.token, &vault)
+        scene.head = scene
+            .api
+            .event_log(&scene.team.owner.token, &vault)
             .await
             .len() as i64;
         let head = scene.head;
@@ -299,7 +301,10 @@ impl Scene {
     async fn finish(self, file: &Path) {
         let integrity = integrity_check(file).await;
         assert_eq!(integrity, "ok", "PRAGMA integrity_check");
-        let log = self.api.event_log(&self.team.owner.token, &self.vault()).await;
+        let log = self
+            .api
+            .event_log(&self.team.owner.token, &self.vault())
+            .await;
         assert_contiguous(&log);
         assert_acknowledged_are_logged(&self.acknowledged, &log);
         assert_eq!(
