@@ -6,7 +6,7 @@
 //! every committed event exactly once, in seq order, and must never have
 //! been sent an event the log does not hold (docs/protocol.md, "Catch-up");
 //! a database that cannot be used answers `503 UNAVAILABLE` and recovers
-//! without a restart (contract H of issue 11).
+//! without a restart (docs/protocol.md, Errors: `UNAVAILABLE`).
 //!
 //! Every child process is behind a guard that kills it when dropped, so a
 //! failing test leaks nothing. Seeds are printed; set

@@ -1,6 +1,6 @@
 //! Probes of a server whose database is in trouble: one REST request or
 //! socket command each, what it answered and how long it took, and the
-//! checks of contract H (`503 UNAVAILABLE`, `Retry-After: 1`, an answer
+//! checks of docs/protocol.md's `UNAVAILABLE` (Errors: `503`, `Retry-After: 1`, an answer
 //! soon enough to be useful). Problems are collected rather than asserted
 //! one by one, so that one run shows everything the server did.
 
@@ -125,7 +125,7 @@ impl Findings {
         self.lines.push(probe.line());
     }
 
-    /// The probe must be refused as contract H says: `503 UNAVAILABLE`
+    /// The probe must be refused as docs/protocol.md (Errors) says: `503 UNAVAILABLE`
     /// "Database unavailable, try again later" with `Retry-After: 1` (REST),
     /// or an ack `{ok: false, error: {code: UNAVAILABLE}}`, within
     /// [`PROMPT`].

@@ -10,9 +10,10 @@
 //! binary attachments, unknown and forged events, wrong payload types, an
 //! `opId` of a wrong type, hostile handshakes, floods and oversize packets.
 //!
-//! Every case asserts the answer of the contract (docs/protocol.md and the
-//! issue-11 decisions: control characters, duplicate keys, 414, `since`,
-//! `Idempotency-Key`, the abuse limits), that nothing was written (row
+//! Every case asserts the answer of the contract (docs/protocol.md:
+//! Conventions for control characters, duplicate keys, content types and
+//! Unicode; Errors for 414; Limits; Retry-safe mutations for
+//! `Idempotency-Key` and `opId`; `vault:join` for `since`), that nothing was written (row
 //! counts, every vault's head and the vault's logged seqs) unless the case
 //! is about what gets stored, and that the server still serves a normal
 //! request afterwards. A table runs all its cases and then reports every
@@ -71,7 +72,8 @@ const FILE_URL: &str = "https://example.org/paper.pdf";
 const RETRY_KEY: &str = "retry-me-0001";
 /// Largest request body (docs/protocol.md, Limits).
 const MAX_BODY: usize = 65_536;
-/// Longest request target with a JSON answer (issue-11 decision D).
+/// Longest request target with a JSON answer (docs/protocol.md, Errors:
+/// a longer path and query is a `414 URI_TOO_LONG`).
 const MAX_TARGET: usize = 8_192;
 /// How long a raw HTTP exchange may take.
 const HTTP_PATIENCE: Duration = Duration::from_secs(10);
@@ -143,7 +145,8 @@ async fn world_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Wo
 }
 
 /// The tables whose row counts a refused request must leave alone
-/// (`idempotency_keys`: only a success is remembered, decision G).
+/// (`idempotency_keys`: only a success is remembered, docs/protocol.md,
+/// Retry-safe mutations).
 const TABLES: [&str; 7] = [
     "users",
     "sessions",

@@ -101,12 +101,13 @@ pub(super) fn invalid_saying(message: &str) -> Expect {
     }
 }
 
-/// Decision A: a control character anywhere in a string of the body.
+/// A control character anywhere in a string of the body is refused,
+/// naming the top-level field (docs/protocol.md, Conventions).
 pub(super) fn control_in(field: &str) -> Expect {
     invalid_saying(&format!("{field}: must not contain control characters"))
 }
 
-/// Decision G: a malformed `Idempotency-Key`.
+/// A malformed `Idempotency-Key` (docs/protocol.md, Retry-safe mutations).
 pub(super) fn bad_key() -> Expect {
     invalid_saying("Idempotency-Key: must be 1-200 visible ASCII characters")
 }
@@ -374,7 +375,7 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
             format!("{events}?since=1000&limit=10000"),
         )
         .answers(answered("/events", json!([]))),
-        // Control characters (decision A).
+        // Control characters: refused at any depth (docs/protocol.md, Conventions).
         post_json("NUL in a title", &sources, &source_body("a\u{0}b"))
             .answers(control_in("title")),
         post_json("ESC in a vault name", vaults, &json!({"name": "\u{1b}[31mred"}))
@@ -451,7 +452,8 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
             &json!({"email": "outsider@test.dev\u{0}", "role": "viewer"}),
         )
         .answers(control_in("email")),
-        // Unicode: stored verbatim, lengths in characters (decision F).
+        // Unicode: stored verbatim, lengths in characters (docs/protocol.md,
+        // Conventions).
         post_json("emoji title", &sources, &source_body("📚 Reading 👩‍👩‍👧 group"))
             .answers(stored(Kind::SourceCreated, "title", "📚 Reading 👩‍👩‍👧 group")),
         post_json(
@@ -637,7 +639,8 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
             &format!(r#"{{"name": "", "x": {}}}"#, nested(100)),
         )
         .answers(invalid("name")),
-        // Duplicate keys (decision B).
+        // Duplicate keys: a 400, the server never picks one (docs/protocol.md,
+        // Conventions).
         post("a repeated name", vaults, r#"{"name": "A", "name": "B"}"#)
             .answers(bad_request_saying("duplicate field `name`")),
         post(
@@ -662,7 +665,8 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
             r#"{"name": "", "x": 1, "x": 2}"#,
         )
         .answers(invalid("name")),
-        // Content types (decision C).
+        // Content types: only JSON ones, else a 400, never a 415
+        // (docs/protocol.md, Conventions).
         post_json("no Content-Type", vaults, &json!({"name": "R"}))
             .content_type(None)
             .answers(bad_request()),
@@ -688,7 +692,7 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
         post_json("a JSON type in capitals is read", vaults, &json!({"name": ""}))
             .content_type(Some("APPLICATION/JSON"))
             .answers(invalid("name")),
-        // Long targets (decision D).
+        // Long targets: over 8,192 bytes is a 414 (docs/protocol.md, Errors).
         get("a 9 kB path", format!("/api/vaults/{}", "a".repeat(9_000)))
             .answers(uri_too_long()),
         get("a 9 kB query", format!("{events}?pad={}", "x".repeat(9_000)))
@@ -724,7 +728,7 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
         request("a lower-case method", "get", "/api/me").answers(no_method()),
         request("OPTIONS on a source", "OPTIONS", &one_source).answers(no_method()),
         request("TRACE on /api/me", "TRACE", "/api/me").answers(no_method()),
-        // Idempotency-Key (decision G).
+        // Idempotency-Key (docs/protocol.md, Retry-safe mutations).
         post_json("an empty Idempotency-Key", &sources, &source_body("K"))
             .header("Idempotency-Key", "")
             .answers(bad_key()),

@@ -192,7 +192,8 @@ pub(super) fn socket_cases(w: &World) -> Vec<SocketCase> {
                 Msg::Exact("title: must be 1-500 characters".into()),
             ),
         ),
-        // Control characters (decision A).
+        // Control characters: refused in payloads too (docs/protocol.md,
+        // Conventions).
         command(
             "create with a NUL in the title",
             "source:create",
@@ -211,7 +212,7 @@ pub(super) fn socket_cases(w: &World) -> Vec<SocketCase> {
             json!({"sourceId": s, "title": "\u{0}"}),
             socket_control_in("title"),
         ),
-        // opId (decision G).
+        // opId (docs/protocol.md, Retry-safe mutations).
         command(
             "an opId that is a number",
             "source:create",
@@ -305,7 +306,7 @@ pub(super) fn socket_cases(w: &World) -> Vec<SocketCase> {
                 message: Msg::Exact("source:create expects {vaultId, title, fileUrl}".into()),
             },
         ),
-        // vault:join and since (decision E).
+        // vault:join and since (docs/protocol.md, Limits and `vault:join`).
         command(
             "join with a number",
             "vault:join",
@@ -575,7 +576,8 @@ pub(super) fn socket_cases(w: &World) -> Vec<SocketCase> {
             vec![text(format!("421[\"vault:join\",{}]", nested(5000)))],
             shape("vault:join"),
         ),
-        // Oversize packets (decision I: 64 KiB).
+        // Oversize packets: over 64 KiB closes the connection (docs/protocol.md,
+        // Limits).
         command(
             "an 80 KiB packet",
             "source:create",
