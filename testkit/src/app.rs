@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::api::{Api, http_client};
 use crate::database::{Backend, TestDatabase};
+use crate::eventually::eventually;
 
 /// How long the server may take to start or stop.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -179,27 +180,25 @@ fn serve(listener: TcpListener, config: Config) -> RunningServer {
 }
 
 async fn wait_until_ready(http: &reqwest::Client, base: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::time::Instant::now() < deadline {
-        let response = http.get(format!("{base}/healthz")).send().await;
-        if response.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let what = format!("server at {base} becomes healthy");
+    eventually(&what, PATIENCE, async || healthy(http, base).await).await;
+}
+
+/// Whether `GET {base}/healthz` answers a success; what it answered if not.
+pub(crate) async fn healthy(http: &reqwest::Client, base: &str) -> Result<(), String> {
+    match http.get(format!("{base}/healthz")).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(response.status().to_string()),
+        Err(error) => Err(error.to_string()),
     }
-    panic!("server at {base} never became healthy");
 }
 
 async fn bind_again(addr: SocketAddr) -> TcpListener {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        match TcpListener::bind(addr).await {
-            Ok(listener) => return listener,
-            Err(error) if tokio::time::Instant::now() < deadline => {
-                eprintln!("rebinding {addr}: {error}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(error) => panic!("could not bind {addr} again: {error}"),
-        }
-    }
+    let what = format!("{addr} can be bound again");
+    eventually(&what, PATIENCE, async || {
+        TcpListener::bind(addr).await.inspect_err(|error| {
+            eprintln!("rebinding {addr}: {error}");
+        })
+    })
+    .await
 }

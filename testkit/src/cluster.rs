@@ -16,7 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 
 use crate::api::Api;
+use crate::app::healthy;
 use crate::database::{Backend, TestDatabase};
+use crate::eventually::try_eventually;
 
 /// How long a process may take to start or stop.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -108,18 +110,20 @@ impl Redis {
         .to_vec();
         let log = self.dir.path().join("redis.log");
         self.child = Some(spawn(Path::new("redis-server"), &args, &log));
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while tokio::time::Instant::now() < deadline {
-            if self.pong().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let answered = try_eventually(
+            PATIENCE,
+            async || {
+                if self.pong().await { Ok(()) } else { Err(()) }
+            },
+        )
+        .await;
+        if answered.is_err() {
+            panic!(
+                "redis-server on port {} never answered:\n{}",
+                self.port,
+                tail(&log)
+            );
         }
-        panic!(
-            "redis-server on port {} never answered:\n{}",
-            self.port,
-            tail(&log)
-        );
     }
 
     /// Whether the server answers PING.
@@ -162,20 +166,22 @@ impl Node {
 
     async fn start(&mut self, binary: &Path) {
         self.child = Some(spawn(binary, &self.args, &self.log));
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while tokio::time::Instant::now() < deadline {
+        let healthy = try_eventually(PATIENCE, async || {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 panic!("node {} exited ({status}):\n{}", self.id, self.log());
             }
-            let health = self.api.http.get(self.api.url("/healthz")).send().await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            healthy(&self.api.http, &self.api.base).await
+        })
+        .await;
+        if let Err(last) = healthy {
+            panic!(
+                "node {} never became healthy ({last}):\n{}",
+                self.id,
+                self.log()
+            );
         }
-        panic!("node {} never became healthy:\n{}", self.id, self.log());
     }
 }
 
@@ -293,18 +299,10 @@ impl Cluster {
         foreground.extend(["-g".to_owned(), "daemon off;".to_owned()]);
         let child = spawn(&nginx, &foreground, &log);
         let api = Api::new(format!("http://127.0.0.1:{port}"));
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let health = api.http.get(api.url("/healthz")).send().await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "nginx never answered:\n{}",
-                tail(&log)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Err(last) =
+            try_eventually(PATIENCE, async || healthy(&api.http, &api.base).await).await
+        {
+            panic!("nginx never answered ({last}):\n{}", tail(&log));
         }
         self.nginx = Some(Nginx {
             child,

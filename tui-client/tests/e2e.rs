@@ -12,15 +12,22 @@ use std::time::{Duration, Instant};
 
 use syncscript_client::api::ApiClient;
 use syncscript_protocol::Role;
-use syncscript_testkit::{Backend, PASSWORD, TestApp};
+use syncscript_testkit::{Backend, PASSWORD, TestApp, eventually};
 use tempfile::TempDir;
 
 /// How long a step that does not measure latency may take.
 const PATIENCE: Duration = Duration::from_secs(15);
 /// A change shows on other members' screens within a second.
 const LIVE: Duration = Duration::from_secs(1);
-/// How often the screen is read while waiting.
-const POLL: Duration = Duration::from_millis(25);
+
+/// A captured screen, shown as it reads when a wait fails.
+struct Screen(String);
+
+impl std::fmt::Debug for Screen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\n{}", self.0)
+    }
+}
 
 /// Signs a user up and returns an API client logged in as them.
 async fn user(server: &TestApp, email: &str, name: &str) -> ApiClient {
@@ -107,17 +114,16 @@ impl Tmux {
     /// Reads the screen until it contains every one of `texts`, or panics
     /// with the screen after `within`.
     async fn wait_for(&self, name: &str, texts: &[&str], within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
+        let what = format!("{name}'s screen shows {texts:?}");
+        eventually(&what, within, async || {
             let screen = self.screen(name);
             if texts.iter().all(|text| screen.contains(text)) {
-                return screen;
+                Ok(screen)
+            } else {
+                Err(Screen(screen))
             }
-            if Instant::now() > deadline {
-                panic!("{name}'s screen lacks {texts:?} after {within:?}:\n{screen}");
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        })
+        .await
     }
 }
 

@@ -3,14 +3,12 @@
 //! session token, whatever the log level.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use syncscript_testkit::{Backend, TestApp, http_client};
+use syncscript_testkit::{Backend, TestApp, eventually, http_client};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
 use crate::polling::PollingSocket;
 use crate::socket::WAIT;
@@ -170,12 +168,11 @@ impl LoudServer {
             .expect("server started");
         let output = vec![drain(child.stdout.take()), drain(child.stderr.take())];
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + WAIT * 4;
         let http = http_client();
-        while http.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "the server never answered");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually("the server answers", WAIT * 4, async || {
+            http.get(format!("{base}/healthz")).send().await.map(drop)
+        })
+        .await;
         LoudServer {
             child,
             base,

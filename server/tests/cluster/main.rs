@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use syncscript_testkit::{Api, Cluster, Team};
+use syncscript_testkit::{Api, Cluster, Team, eventually};
 
 use crate::watchers::{View, Watcher};
 
@@ -541,19 +541,14 @@ async fn a_client_through_nginx_receives_events_made_on_each_node() {
 
 /// Polls `/readyz` until it answers `status`; its body.
 async fn until_ready_is(api: &Api, status: StatusCode) -> Value {
-    let deadline = Instant::now() + watchers::PATIENCE;
-    loop {
-        let (got, body) = api.call(Method::GET, "/readyz", None, None).await;
-        if got == status {
-            return body;
+    let what = format!("{} answers {status}", api.base);
+    eventually(&what, watchers::PATIENCE, async || {
+        match api.anonymous().readyz().await {
+            (got, body) if got == status => Ok(body),
+            (got, body) => Err(format!("{got} {body}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} never answered {status}: {body}",
-            api.base
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The vault's logged seqs, from the database.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use syncscript_testkit::PASSWORD;
+use syncscript_testkit::{PASSWORD, eventually};
 
 use crate::commander::Commander;
 use crate::postgres::PrivatePostgres;
@@ -140,16 +140,14 @@ pub async fn create_by_socket(commander: &Commander, vault: &str, title: &str) -
 /// Polls `/readyz` until it answers 200; how long that took.
 pub async fn until_ready(api: &syncscript_testkit::Api) -> Duration {
     let started = Instant::now();
-    loop {
+    eventually("/readyz answers 200 again", PATIENCE, async || {
         let ready = probe::rest(api, Method::GET, "/readyz", None, None).await;
         if ready.status == Some(StatusCode::OK) {
-            return started.elapsed();
+            Ok(())
+        } else {
+            Err(ready.line())
         }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "/readyz never answered 200 again: {}",
-            ready.line()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    started.elapsed()
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use syncscript_testkit::Api;
+use syncscript_testkit::{Api, try_eventually};
 use tokio::process::{Child, Command};
 
 use crate::BINARY;
@@ -112,8 +112,7 @@ impl Server {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.command[0]));
         self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + START_PATIENCE;
-        while tokio::time::Instant::now() < deadline {
+        let healthy = try_eventually(START_PATIENCE, async || {
             assert!(self.is_running(), "the server exited:\n{}", self.tail());
             let health = self
                 .api
@@ -122,12 +121,19 @@ impl Server {
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return;
+            match health {
+                Ok(response) if response.status().is_success() => Ok(()),
+                Ok(response) => Err(response.status().to_string()),
+                Err(error) => Err(error.to_string()),
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        })
+        .await;
+        if let Err(last) = healthy {
+            panic!(
+                "the server never answered /healthz ({last}):\n{}",
+                self.tail()
+            );
         }
-        panic!("the server never answered /healthz:\n{}", self.tail());
     }
 
     /// Whether the process is still alive.

@@ -37,7 +37,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use syncscript_testkit::{Api, Backend, Team, TestDatabase};
+use syncscript_testkit::{Api, Backend, Team, TestDatabase, eventually};
 
 use crate::commander::Commander;
 use crate::postgres_down::create_by_socket;
@@ -274,20 +274,16 @@ impl Scene {
     /// command must succeed. How long it took.
     async fn until_writes_recover(&mut self, findings: &mut Findings) -> Duration {
         let started = Instant::now();
-        loop {
+        let write = eventually("writes succeed again", PATIENCE, async || {
             let write = self.create_by_rest("after").await;
             if write.status == Some(StatusCode::CREATED) {
-                self.acknowledge(&write);
-                break;
+                return Ok(write);
             }
             findings.unavailable(&write);
-            assert!(
-                started.elapsed() < PATIENCE,
-                "writes never succeeded again: {}",
-                write.line()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Err(write.line())
+        })
+        .await;
+        self.acknowledge(&write);
         let took = started.elapsed();
         let vault = self.vault();
         let command = create_by_socket(&self.commander, &vault, "by socket, after").await;

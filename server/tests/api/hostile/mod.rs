@@ -12,9 +12,10 @@
 //!
 //! Every case asserts the answer of the contract (docs/protocol.md:
 //! Conventions for control characters, duplicate keys, content types and
-//! Unicode; Errors for 414; Limits; Retry-safe mutations for
-//! `Idempotency-Key` and `opId`; `vault:join` for `since`), that nothing was written (row
-//! counts, every vault's head and the vault's logged seqs) unless the case
+//! Unicode; Errors for 414; Limits for the abuse limits and `since`;
+//! Retry-safe mutations for `Idempotency-Key` and `opId`), that nothing was
+//! written (row counts, every vault's head and the vault's logged seqs)
+//! unless the case
 //! is about what gets stored, and that the server still serves a normal
 //! request afterwards. A table runs all its cases and then reports every
 //! failed one at once, so that one answer that is off does not hide the
