@@ -1,15 +1,12 @@
 // Test harness: the real `syncscript` binary on a free port over a fresh
 // SQLite file, REST set-up with fetch, and the official socket.io-client.
 
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { startServer as startBinary } from './server.mjs';
 
 /** How long a test waits for something that should happen. */
 export const WAIT = 5000;
@@ -17,72 +14,18 @@ export const WAIT = 5000;
 export const PASSWORD = 'correct horse battery';
 export const FILE_URL = 'https://example.org/paper.pdf';
 
-/** A port that was free a moment ago on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Resolves once `GET {base}/healthz` answers 200; rejects with `log()` when
- * `child` exits first or the deadline passes.
- */
-async function waitHealthy(base, child, log) {
-  const deadline = Date.now() + WAIT * 2;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`the server exited (${child.exitCode ?? child.signalCode}):\n${log()}`);
-    }
-    try {
-      const response = await fetch(`${base}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`the server at ${base} never became healthy:\n${log()}`);
-}
-
-/** Starts `syncscript serve` on a free port and resolves once it is healthy. */
+/** Starts `syncscript serve` over a fresh SQLite file; resolves once it is healthy. */
 export async function startServer() {
-  const bin = path.resolve(repoRoot, process.env.SYNCSCRIPT_BIN ?? 'target/debug/syncscript');
   const dir = await mkdtemp(path.join(tmpdir(), 'syncscript-node-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(
-    bin,
-    ['serve', '--bind', `127.0.0.1:${port}`, '--database-url', `sqlite://${dir}/db.sqlite`],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-  );
-  const output = [];
-  child.stdout.on('data', (chunk) => output.push(chunk.toString()));
-  child.stderr.on('data', (chunk) => output.push(chunk.toString()));
-  const started = new Promise((resolve, reject) => {
-    child.once('error', (error) => {
-      reject(new Error(`cannot start ${bin} (build it with cargo build -p syncscript): ${error.message}`));
-    });
-    child.once('spawn', resolve);
+  const server = await startBinary({
+    databaseUrl: `sqlite://${dir}/db.sqlite`,
+    env: { NO_COLOR: '1' },
+    patience: WAIT * 2,
   });
-  await started;
-  await waitHealthy(base, child, () => output.join(''));
-  child.removeAllListeners('exit');
   return {
-    base,
+    base: server.base,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), WAIT);
-        await exited;
-        clearTimeout(timer);
-      }
+      await server.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

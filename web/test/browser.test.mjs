@@ -11,18 +11,16 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SERVER_BIN = path.resolve(REPO_ROOT, process.env.SYNCSCRIPT_BIN || 'target/debug/syncscript');
+import { REPO_ROOT, SERVER_BIN, startServer } from '../../tests/node/server.mjs';
+
 const CLI_BIN = path.resolve(REPO_ROOT, process.env.SYNCSCRIPT_CLI_BIN || 'target/debug/syncscript-cli');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'artifacts', 'browser');
@@ -45,7 +43,6 @@ const run = promisify(execFile);
 const ctx = {
   tmp: null,
   server: null,
-  serverLog: '',
   baseUrl: null,
   browser: null,
   owner: null,
@@ -54,63 +51,6 @@ const ctx = {
   ownerToken: null,
   pageErrors: [],
 };
-
-/** A port that was free a moment ago on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts the server on a free port and resolves with its URL once healthy. */
-async function startServer(databaseUrl) {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(SERVER_BIN,
-    ['serve', '--bind', `127.0.0.1:${port}`, '--database-url', databaseUrl], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, SYNCSCRIPT_LOG: 'info,sqlx=warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  ctx.server = child;
-  const onData = (chunk) => {
-    ctx.serverLog += chunk.toString();
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  await new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('spawn', resolve);
-  });
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before listening:\n${ctx.serverLog}`);
-    }
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return base;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`server did not become healthy within ${TIMEOUT_MS} ms:\n${ctx.serverLog}`);
-}
-
-async function stopServer() {
-  const child = ctx.server;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** A JSON request to the server; `token` authenticates as a bearer. */
 async function rest(method, urlPath, { body, token } = {}) {
@@ -238,7 +178,12 @@ before(async () => {
   assert.ok(existsSync(SERVER_BIN), `no server binary at ${SERVER_BIN}: run cargo build -p syncscript first`);
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
   ctx.tmp = await mkdtemp(path.join(tmpdir(), 'syncscript-browser-'));
-  ctx.baseUrl = await startServer(`sqlite://${ctx.tmp}/db.sqlite`);
+  ctx.server = await startServer({
+    databaseUrl: `sqlite://${ctx.tmp}/db.sqlite`,
+    env: { SYNCSCRIPT_LOG: 'info,sqlx=warn' },
+    patience: TIMEOUT_MS,
+  });
+  ctx.baseUrl = ctx.server.base;
   ctx.people = await seed();
   ctx.browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -251,7 +196,7 @@ after(async () => {
   try {
     if (ctx.browser) await ctx.browser.close();
   } finally {
-    await stopServer();
+    if (ctx.server) await ctx.server.stop();
     if (ctx.tmp) await rm(ctx.tmp, { recursive: true, force: true });
   }
 });
