@@ -7,7 +7,7 @@ use syncscript_protocol::{Role, names};
 
 use crate::socket::{SocketBuilder, TestSocket, WAIT};
 use syncscript_testkit::on_both_backends;
-use syncscript_testkit::{Api, Backend, TestApp, TestUser};
+use syncscript_testkit::{Api, Backend, TestApp, TestUser, eventually};
 
 on_both_backends!(
     twenty_concurrent_writers_get_contiguous_seqs,
@@ -155,9 +155,9 @@ async fn a_catch_up_during_writes_comes_before_the_live_events(backend: Backend)
 /// The seqs of the sequenced events the socket receives, in arrival order,
 /// until it has `count` of them.
 async fn sequenced_seqs(socket: &mut TestSocket, count: usize) -> Vec<i64> {
-    let deadline = tokio::time::Instant::now() + WAIT;
     let mut seqs = Vec::new();
-    while seqs.len() < count && tokio::time::Instant::now() < deadline {
+    let what = format!("{count} sequenced events");
+    eventually(&what, WAIT, async || {
         socket.sync().await;
         seqs.extend(
             socket
@@ -165,6 +165,12 @@ async fn sequenced_seqs(socket: &mut TestSocket, count: usize) -> Vec<i64> {
                 .iter()
                 .map(|(_, event)| event["seq"].as_i64().expect("seq")),
         );
-    }
+        if seqs.len() >= count {
+            Ok(())
+        } else {
+            Err(seqs.clone())
+        }
+    })
+    .await;
     seqs
 }
