@@ -39,3 +39,37 @@ pub async fn try_eventually<T, E>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn returns_the_first_ok() {
+        let mut tries = 0;
+        let value = eventually("the third try", Duration::from_secs(5), async || {
+            tries += 1;
+            if tries == 3 { Ok(tries) } else { Err(tries) }
+        })
+        .await;
+        assert_eq!(value, 3);
+    }
+
+    #[tokio::test]
+    async fn reports_what_it_saw_last() {
+        let last = try_eventually(Duration::from_millis(50), async || {
+            Err::<(), _>("still closed")
+        })
+        .await;
+        assert_eq!(last, Err("still closed"));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the port frees: not within 50ms; last saw \"in use\"")]
+    async fn panics_naming_what_and_the_last_answer() {
+        eventually("the port frees", Duration::from_millis(50), async || {
+            Err::<(), _>("in use")
+        })
+        .await;
+    }
+}
