@@ -17,14 +17,7 @@ impl World {
                     client: c,
                     action: Action::Reconnect,
                 };
-                let step = self.step_of(&op);
-                let exec = Exec {
-                    app: self.app.clone(),
-                    token: client.token.clone(),
-                    email: self.users[client.user].email.clone(),
-                    socket: None,
-                    step,
-                };
+                let exec = self.exec_of(&op);
                 let expected = Expected {
                     answer: BTreeSet::from([Answer::ok()]),
                     rejoins: self.expect_rejoins(&op, &HashMap::new()),
@@ -42,15 +35,7 @@ impl World {
                     client: c,
                     action: Action::Join { vault: v },
                 };
-                let step = self.step_of(&op);
-                let client = &mut self.clients[c];
-                let exec = Exec {
-                    app: self.app.clone(),
-                    token: client.token.clone(),
-                    email: self.users[client.user].email.clone(),
-                    socket: client.socket.take(),
-                    step,
-                };
+                let exec = self.exec_of(&op);
                 let expected = Expected {
                     answer: BTreeSet::from([Answer::ok()]),
                     rejoins: BTreeMap::new(),

@@ -255,6 +255,20 @@ pub(super) async fn execute(exec: Exec) -> Done {
 }
 
 impl World {
+    /// What a task needs to run `op` on its own: the client's credentials
+    /// and its socket, which the task takes and gives back in its answer.
+    pub(super) fn exec_of(&mut self, op: &Op) -> Exec {
+        let step = self.step_of(op);
+        let client = &mut self.clients[op.client];
+        Exec {
+            app: self.app.clone(),
+            token: client.token.clone(),
+            email: self.users[client.user].email.clone(),
+            socket: client.socket.take(),
+            step,
+        }
+    }
+
     pub(super) fn step_of(&self, op: &Op) -> Step {
         let client = &self.clients[op.client];
         let vault_id = |v: &usize| self.vaults[*v].id.clone();
@@ -364,15 +378,7 @@ impl World {
                 rejoins: self.expect_rejoins(&op, &pending),
             };
             let description = self.describe(&op);
-            let step = self.step_of(&op);
-            let client = &mut self.clients[op.client];
-            let exec = Exec {
-                app: self.app.clone(),
-                token: client.token.clone(),
-                email: self.users[client.user].email.clone(),
-                socket: client.socket.take(),
-                step,
-            };
+            let exec = self.exec_of(&op);
             tasks.spawn(async move { (index, execute(exec).await) });
             planned.push((op, expected, description));
         }
