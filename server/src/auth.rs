@@ -2,7 +2,6 @@
 //! [`Session`] extractor that authenticates every other request by bearer
 //! token or session cookie (with the Origin check for cookie mutations).
 
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use argon2::Argon2;
@@ -29,8 +28,8 @@ use utoipa_axum::routes;
 
 use crate::db;
 use crate::error::{AppError, Json};
+use crate::fanout::identity::SessionUser;
 use crate::limits::AuthAttempt;
-use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// The auth routes.
@@ -137,27 +136,6 @@ pub async fn lookup_session<'e>(
     .fetch_optional(db)
     .await?;
     Ok(row.map(|(session_id, id, email, name)| (session_id, SessionUser { id, email, name })))
-}
-
-/// The live sessions of the members of a vault: the sockets that may
-/// receive its events (checked when rooms cannot be trusted to be current,
-/// see `realtime::rooms`).
-pub async fn live_member_sessions<'e>(
-    db: impl Executor<'e, Database = Any>,
-    vault_id: &str,
-) -> Result<HashSet<String>, AppError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        r#"SELECT s.id FROM sessions s
-           JOIN vault_users m ON m.user_id = s.user_id
-           JOIN vaults v ON v.id = m.vault_id
-           WHERE m.vault_id = $1 AND v.deleted_at IS NULL
-             AND s.revoked_at IS NULL AND s.expires_at > $2"#,
-    )
-    .bind(vault_id)
-    .bind(db::now())
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -435,7 +413,11 @@ pub async fn logout(
         .bind(&session.id)
         .execute(&state.writer)
         .await?;
-    state.rooms.disconnect(session_room(&session.id)).await;
+    state
+        .fanout
+        .rooms
+        .disconnect(session_room(&session.id))
+        .await;
     let cleared = Cookie::build((SESSION_COOKIE, ""))
         .http_only(true)
         .same_site(SameSite::Lax)

@@ -5,29 +5,27 @@
 //! order is commit order on both backends and permission checks see the
 //! committed roles), then checks the caller's role, changes the rows, stores
 //! the `vault_events` row with the exact payload, commits, and only then
-//! broadcasts that payload to the vault's room, in seq order on this node
-//! (see [`publisher`]; a lagging socket is disconnected so that it catches
-//! up by seq, see [`Rooms::broadcast`]).
-//! Nothing else emits a sequenced event.
+//! hands the event to the fan-out, which broadcasts that payload to the
+//! vault's room in seq order on this node and applies its effect on rooms
+//! (see [`fanout::publish`]; a lagging socket is disconnected so that it
+//! catches up by seq). Nothing else emits a sequenced event.
 //!
-//! [`Rooms::broadcast`]: crate::realtime::rooms::Rooms::broadcast
-//! [`publisher`]: crate::realtime::publisher
+//! [`fanout::publish`]: crate::fanout::publish
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Instant;
 
 use chrono::Utc;
 use sqlx::{Any, AnyConnection, Executor};
 use syncscript_protocol::{Actor, EventKind, EventMeta, LoggedEvent, VaultEvent};
 
-use crate::auth;
 use crate::db;
 use crate::error::AppError;
+use crate::fanout::identity::SessionUser;
+use crate::fanout::line::Ticket;
+use crate::fanout::publish::{Committed, Effect};
 use crate::idempotency::{self, Binding, Claim};
 use crate::permissions::{self, Action};
-use crate::realtime::identity::SessionUser;
-use crate::realtime::publisher::{Committed, Ticket};
 use crate::state::AppState;
 
 /// A mutation of one vault in progress: an open transaction holding the
@@ -65,7 +63,7 @@ impl Mutation {
             return Err(AppError::NotFound("Vault not found".into()));
         };
         // Still under the row lock: tickets are taken in seq order.
-        let ticket = state.publisher.reserve(vault_id, seq);
+        let ticket = state.fanout.lines.reserve(vault_id, seq);
         // A refusal is rolled back here rather than by dropping the
         // transaction, so that the connection stays in the pool (see
         // `db::Tx`): refused commands are the common failure.
@@ -142,43 +140,14 @@ impl Mutation {
             idempotency::store(&mut self.tx, binding).await?;
         }
         self.tx.commit().await?;
-        let evicts = match &event.kind {
-            EventKind::MemberRemoved(member) => Some(member.user_id.clone()),
-            _ => None,
-        };
         let committed = Committed {
             seq: event.meta.seq,
             name: event.name(),
             payload,
-            evicts,
+            effect: Effect::of(&event.kind),
         };
-        let vault_id = event.meta.vault_id.as_str();
-        self.ticket
-            .publish(committed, |committed| broadcast(state, vault_id, committed))
-            .await;
+        state.fanout.publish(self.ticket, committed).await;
         Ok(event)
-    }
-}
-
-/// Broadcasts a committed event to the vault's room (in its line's turn);
-/// a removal then evicts the member before the line moves on, so that no
-/// later event of the vault reaches the member's sockets and the member
-/// gets its own `member:removed` first.
-async fn broadcast(state: &AppState, vault_id: &str, event: Committed) {
-    let started = Instant::now();
-    let sockets = state
-        .rooms
-        .broadcast_to_vault(
-            vault_id,
-            event.name,
-            &event.payload,
-            auth::live_member_sessions(&state.db, vault_id),
-        )
-        .await;
-    state.heads.delivered(vault_id, event.seq);
-    state.metrics.published(sockets, started.elapsed());
-    if let Some(user_id) = &event.evicts {
-        state.rooms.evict_member(vault_id, user_id).await;
     }
 }
 
@@ -208,7 +177,7 @@ pub async fn head<'e>(
 
 /// The head seq of each of `vault_ids` that is not deleted, in one query
 /// per 500 vaults.
-pub async fn heads(
+pub async fn current_heads(
     db: &sqlx::AnyPool,
     vault_ids: &[String],
 ) -> Result<HashMap<String, i64>, AppError> {

@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 
 use crate::db::Backend;
 use crate::error::{AppError, Json};
+use crate::fanout::cluster::Link;
 use crate::metrics::PoolName;
-use crate::realtime::cluster::Link;
 use crate::state::AppState;
 
 /// The health routes.
@@ -50,7 +50,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             false
         }
     };
-    let redis = state.link.as_ref().map(Link::is_up);
+    let redis = state.fanout.link.as_ref().map(Link::is_up);
     let ready = database && redis != Some(false);
     let word = |up: bool| if up { "ok" } else { "unreachable" }.to_owned();
     let health = Health {
@@ -80,7 +80,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     };
     let body = state
         .metrics
-        .render(state.rooms.counts().await, &pools)
+        .render(state.fanout.rooms.counts().await, &pools)
         .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

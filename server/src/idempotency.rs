@@ -23,22 +23,72 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
+use syncscript_protocol::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_REPLAYED_HEADER};
 
 use crate::db;
 use crate::error::{AppError, Json};
-use crate::realtime::identity::SessionUser;
+use crate::fanout::identity::SessionUser;
 use crate::state::AppState;
 
 /// The REST header that carries a key.
-pub const HEADER: &str = "Idempotency-Key";
+pub const HEADER: &str = IDEMPOTENCY_KEY_HEADER;
 /// The socket commands' payload field that carries a key.
 pub const OP_ID: &str = "opId";
-/// The header that marks a repeated answer.
-pub const REPLAYED_HEADER: &str = "Idempotency-Replayed";
 /// How long a key stays bound to its first answer.
 pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Longest key, in characters.
 pub const MAX_KEY_CHARS: usize = 200;
+
+/// Every retry-safe operation. Its name is part of a key's fingerprint, and
+/// REST and the socket commands name an operation through this one type,
+/// so that one key covers the same operation over both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    VaultCreate,
+    VaultRename,
+    VaultDelete,
+    MemberAdd,
+    MemberUpdate,
+    MemberRemove,
+    SourceCreate,
+    SourceUpdate,
+    SourceDelete,
+}
+
+impl Operation {
+    /// The operation's name in fingerprints (stored: never change one).
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::VaultCreate => "vault.create",
+            Operation::VaultRename => "vault.rename",
+            Operation::VaultDelete => "vault.delete",
+            Operation::MemberAdd => "member.add",
+            Operation::MemberUpdate => "member.update",
+            Operation::MemberRemove => "member.remove",
+            Operation::SourceCreate => "source.create",
+            Operation::SourceUpdate => "source.update",
+            Operation::SourceDelete => "source.delete",
+        }
+    }
+}
+
+/// The key a client gave a mutation, if any, and how it named it (the
+/// `Idempotency-Key` header, or a command's `opId`).
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    field: &'static str,
+    value: Option<&'a str>,
+}
+
+impl<'a> Key<'a> {
+    /// The `opId` of a socket command.
+    pub fn op_id(value: Option<&'a str>) -> Key<'a> {
+        Key {
+            field: OP_ID,
+            value,
+        }
+    }
+}
 
 /// A user's key for one operation: what a repeat must match.
 #[derive(Debug, Clone)]
@@ -53,25 +103,25 @@ pub struct Claim {
 }
 
 impl Claim {
-    /// The claim of `key` (when the client gave one) for `operation` (e.g.
-    /// `source.create`) on `target` with `input`; a key that breaks the
-    /// rule is a 422 naming `field`.
-    pub fn new(
-        field: &'static str,
-        key: Option<&str>,
+    /// The claim of `key` (when the client gave one) for `operation` on
+    /// `target` with `input`; a key that breaks the rule is a 422 naming
+    /// the key's field.
+    fn new(
+        key: Key<'_>,
         user: &SessionUser,
-        operation: &str,
+        operation: Operation,
         target: &str,
         input: &impl Serialize,
     ) -> Result<Option<Claim>, AppError> {
-        let Some(key) = key else {
+        let Key { field, value } = key;
+        let Some(key) = value else {
             return Ok(None);
         };
         validate_key(field, key)?;
         let input = serde_json::to_string(input)
             .map_err(|e| anyhow::anyhow!("cannot fingerprint a request: {e}"))?;
         let mut digest = Sha256::new();
-        for part in [operation, target, &input] {
+        for part in [operation.name(), target, &input] {
             digest.update(part.as_bytes());
             digest.update([0]);
         }
@@ -209,18 +259,39 @@ impl<T> Answer<T> {
 
 fn mark(mut response: Response, replayed: bool) -> Response {
     if replayed {
-        response
-            .headers_mut()
-            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+        response.headers_mut().insert(
+            IDEMPOTENCY_REPLAYED_HEADER,
+            HeaderValue::from_static("true"),
+        );
     }
     response
 }
 
-/// Runs `work` (which stores its result under `claim` when it commits, see
-/// [`Mutation::remember`]) unless the claim's key already holds a result.
+/// Runs `operation` on `target` with `input` for `user`, once per key:
+/// `work` (which stores its result under the claim it is given when it
+/// commits, see [`Mutation::remember`]) runs unless the key already holds
+/// a result, which is then the answer. Without a key, `work` just runs.
 ///
 /// [`Mutation::remember`]: crate::events::Mutation::remember
-pub async fn once<T: DeserializeOwned>(
+pub async fn run<T, Fut>(
+    state: &AppState,
+    key: Key<'_>,
+    user: &SessionUser,
+    operation: Operation,
+    target: &str,
+    input: &impl Serialize,
+    work: impl FnOnce(Option<Claim>) -> Fut,
+) -> Result<Answer<T>, AppError>
+where
+    T: DeserializeOwned,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let claim = Claim::new(key, user, operation, target, input)?;
+    let work = work(claim.clone());
+    once(state, claim.as_ref(), work).await
+}
+
+async fn once<T: DeserializeOwned>(
     state: &AppState,
     claim: Option<&Claim>,
     work: impl Future<Output = Result<T, AppError>>,
@@ -284,15 +355,12 @@ async fn purge_expired(state: &AppState) -> Result<(), AppError> {
 pub struct IdempotencyKey(pub Option<String>);
 
 impl IdempotencyKey {
-    /// The claim of this key for `operation` on `target` with `input`.
-    pub fn claim(
-        &self,
-        user: &SessionUser,
-        operation: &str,
-        target: &str,
-        input: &impl Serialize,
-    ) -> Result<Option<Claim>, AppError> {
-        Claim::new(HEADER, self.0.as_deref(), user, operation, target, input)
+    /// The header's key, for [`run`].
+    pub fn key(&self) -> Key<'_> {
+        Key {
+            field: HEADER,
+            value: self.0.as_deref(),
+        }
     }
 }
 
@@ -314,6 +382,38 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operation_names_are_the_stored_ones() {
+        let names: Vec<&str> = [
+            Operation::VaultCreate,
+            Operation::VaultRename,
+            Operation::VaultDelete,
+            Operation::MemberAdd,
+            Operation::MemberUpdate,
+            Operation::MemberRemove,
+            Operation::SourceCreate,
+            Operation::SourceUpdate,
+            Operation::SourceDelete,
+        ]
+        .into_iter()
+        .map(Operation::name)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "vault.create",
+                "vault.rename",
+                "vault.delete",
+                "member.add",
+                "member.update",
+                "member.remove",
+                "source.create",
+                "source.update",
+                "source.delete"
+            ]
+        );
+    }
 
     #[test]
     fn keys_are_visible_ascii_of_bounded_length() {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod fanout;
 pub mod health;
 pub mod idempotency;
 pub mod limits;
@@ -17,7 +18,7 @@ pub mod members;
 pub mod metrics;
 pub mod openapi;
 pub mod permissions;
-pub mod realtime;
+pub mod socket;
 pub mod sources;
 pub mod state;
 pub mod testpage;
@@ -40,6 +41,7 @@ use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 
 pub use config::{Config, MAX_BODY_BYTES};
+use fanout::Fanout;
 pub use state::AppState;
 
 /// The background tasks of a node, stopped before its pools close.
@@ -61,19 +63,25 @@ pub async fn app(
     pools: db::Pools,
     config: Config,
 ) -> anyhow::Result<(Router, AppState, Background)> {
-    let (core, presence_requests) = state::Core::new(pools, config);
-    let realtime = realtime::start(core.clone()).await?;
-    let rooms = realtime.rooms;
+    let core = state::Core::new(pools, config);
+    let realtime = socket::start(&core).await?;
+    let (fanout, presence_requests) = Fanout::new(
+        realtime.rooms,
+        realtime.link,
+        core.db.clone(),
+        core.metrics.clone(),
+    );
+    let state = AppState { core, fanout };
+    realtime.shared.set(state.clone());
     let mut tasks = vec![
-        realtime::presence::spawn(core.db.clone(), rooms.clone(), presence_requests),
-        realtime::heads::spawn(core.clone(), rooms.clone(), realtime.link.clone()),
+        socket::presence::spawn(
+            state.db.clone(),
+            state.fanout.rooms.clone(),
+            presence_requests,
+        ),
+        socket::head_sweep::spawn(state.clone()),
     ];
     tasks.extend(realtime.monitor);
-    let state = AppState {
-        core,
-        rooms,
-        link: realtime.link,
-    };
     let node = state.config.node_id.clone();
     let (api, _) = openapi::router().split_for_parts();
     let router = api
@@ -175,7 +183,7 @@ pub async fn run(
     // must be refused at TCP level (and retry until the next server is
     // up), not accepted by a server that is going away.
     drop(listener);
-    state.rooms.close_all().await;
+    state.fanout.rooms.close_all().await;
     connections.shutdown().await;
     background.stop();
     pools.close().await;

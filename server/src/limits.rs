@@ -1,14 +1,14 @@
 //! Abuse limits (docs/security.md "Limits"): login and signup attempts
 //! per client address, commands per socket, sockets per user. The sizes
 //! and timeouts of Socket.IO itself are set on its builder
-//! ([`crate::realtime::start`]).
+//! ([`crate::socket::start`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
@@ -17,7 +17,6 @@ use ipnet::IpNet;
 
 use crate::config::Limits;
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// Client addresses the auth limiter tracks before it forgets the idle ones.
 const TRACKED_ADDRESSES: usize = 10_000;
@@ -102,19 +101,21 @@ fn limit_key(client: IpAddr) -> IpAddr {
 /// the handler runs (429 `RATE_LIMITED` over the limit).
 pub struct AuthAttempt;
 
-impl FromRequestParts<AppState> for AuthAttempt {
+impl<S> FromRequestParts<S> for AuthAttempt
+where
+    Arc<AuthLimiter>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<AuthAttempt, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<AuthAttempt, AppError> {
+        let limiter = Arc::<AuthLimiter>::from_ref(state);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        let client = client_address(peer, &parts.headers, &state.auth_limiter.trusted_proxies);
-        state.auth_limiter.attempt(limit_key(client))?;
+        let client = client_address(peer, &parts.headers, &limiter.trusted_proxies);
+        limiter.attempt(limit_key(client))?;
         Ok(AuthAttempt)
     }
 }

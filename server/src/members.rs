@@ -15,10 +15,10 @@ use utoipa_axum::routes;
 use crate::auth::Session;
 use crate::db;
 use crate::error::{AppError, Json, Path, parse_id};
-use crate::events::{Mutation, detached};
-use crate::idempotency::{self, Claim, IdempotencyKey};
+use crate::events::Mutation;
+use crate::fanout::identity::SessionUser;
+use crate::idempotency::{self, Claim, IdempotencyKey, Operation};
 use crate::permissions::{self, Action};
-use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// The member routes.
@@ -138,16 +138,17 @@ pub async fn add_member(
 ) -> Result<Response, AppError> {
     let id = parse_id(&id, "vault")?;
     let role = parse_requested_role(&input.role)?;
-    let claim = key.claim(&session.user, "member.add", &id, &input)?;
-    let work = add(
+    let user = &session.user;
+    let answer = idempotency::run(
         &state,
-        &session.user,
+        key.key(),
+        user,
+        Operation::MemberAdd,
         &id,
-        &input.email,
-        role,
-        claim.as_ref(),
-    );
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+        &input,
+        |claim| add(&state, user, &id, &input.email, role, claim),
+    )
+    .await?;
     Ok(answer.respond(StatusCode::CREATED, |member| MemberResponse { member }))
 }
 
@@ -157,7 +158,7 @@ async fn add(
     id: &str,
     email: &str,
     role: Role,
-    claim: Option<&Claim>,
+    claim: Option<Claim>,
 ) -> Result<Member, AppError> {
     let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
     let user: Option<(String, String, String)> =
@@ -188,7 +189,7 @@ async fn add(
         name,
         role,
     };
-    mutation.remember(claim, &member)?;
+    mutation.remember(claim.as_ref(), &member)?;
     mutation
         .commit(state, EventKind::MemberAdded(member.clone()))
         .await?;
@@ -226,9 +227,18 @@ pub async fn update_member(
         .ok_or_else(|| AppError::validation("role", "is required"))?;
     let role = parse_requested_role(role)?;
     let target = format!("{id}/{user_id}");
-    let claim = key.claim(&session.user, "member.update", &target, &input)?;
-    let work = change_role(&state, &session.user, &id, &user_id, role, claim.as_ref());
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    let user = &session.user;
+    let operation = Operation::MemberUpdate;
+    let answer = idempotency::run(
+        &state,
+        key.key(),
+        user,
+        operation,
+        &target,
+        &input,
+        |claim| change_role(&state, user, &id, &user_id, role, claim),
+    )
+    .await?;
     Ok(answer.respond(StatusCode::OK, |member| MemberResponse { member }))
 }
 
@@ -238,7 +248,7 @@ async fn change_role(
     id: &str,
     user_id: &str,
     role: Role,
-    claim: Option<&Claim>,
+    claim: Option<Claim>,
 ) -> Result<Member, AppError> {
     let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
     let mut member = find_member(mutation.conn(), id, user_id).await?;
@@ -252,11 +262,10 @@ async fn change_role(
         .execute(mutation.conn())
         .await?;
     member.role = role;
-    mutation.remember(claim, &member)?;
+    mutation.remember(claim.as_ref(), &member)?;
     mutation
         .commit(state, EventKind::MemberUpdated(member.clone()))
         .await?;
-    state.request_presence(id.to_owned());
     Ok(member)
 }
 
@@ -283,36 +292,35 @@ pub async fn remove_member(
     let id = parse_id(&id, "vault")?;
     let user_id = parse_id(&user_id, "user")?;
     let target = format!("{id}/{user_id}");
-    let claim = key.claim(&session.user, "member.remove", &target, &())?;
-    let work = remove(state.clone(), session.user, id, user_id, claim.clone());
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    let user = &session.user;
+    let operation = Operation::MemberRemove;
+    let answer = idempotency::run(&state, key.key(), user, operation, &target, &(), |claim| {
+        remove(&state, user, &id, &user_id, claim)
+    })
+    .await?;
     Ok(answer.respond_empty(StatusCode::NO_CONTENT))
 }
 
 async fn remove(
-    state: AppState,
-    user: SessionUser,
-    id: String,
-    user_id: String,
+    state: &AppState,
+    user: &SessionUser,
+    id: &str,
+    user_id: &str,
     claim: Option<Claim>,
 ) -> Result<(), AppError> {
-    let mut mutation = Mutation::begin(&state, &id, &user, Action::Manage).await?;
-    let member = find_member(mutation.conn(), &id, &user_id).await?;
-    keep_an_owner(mutation.conn(), &id, &member).await?;
+    let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
+    let member = find_member(mutation.conn(), id, user_id).await?;
+    keep_an_owner(mutation.conn(), id, &member).await?;
     sqlx::query("DELETE FROM vault_users WHERE vault_id = $1 AND user_id = $2")
-        .bind(&id)
-        .bind(&user_id)
+        .bind(id)
+        .bind(user_id)
         .execute(mutation.conn())
         .await?;
     mutation.remember(claim.as_ref(), &())?;
     // The eviction runs in the vault's publishing line, right after
-    // `member:removed` (events::broadcast).
-    detached(async move {
-        mutation
-            .commit(&state, EventKind::MemberRemoved(member))
-            .await?;
-        state.request_presence(id);
-        Ok(())
-    })
-    .await
+    // `member:removed` (see `fanout::publish`).
+    mutation
+        .commit(state, EventKind::MemberRemoved(member))
+        .await?;
+    Ok(())
 }

@@ -18,9 +18,9 @@ use crate::auth::Session;
 use crate::db;
 use crate::error::{AppError, Json, Path, parse_id};
 use crate::events::{self, Mutation};
-use crate::idempotency::{self, Claim, IdempotencyKey};
+use crate::fanout::identity::SessionUser;
+use crate::idempotency::{self, Claim, IdempotencyKey, Operation};
 use crate::permissions::{self, Action};
-use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// The source routes.
@@ -91,7 +91,7 @@ pub async fn create_source(
     user: &SessionUser,
     vault_id: &str,
     input: &CreateSourceRequest,
-    claim: Option<&Claim>,
+    claim: Option<Claim>,
 ) -> Result<Source, AppError> {
     let vault_id = parse_id(vault_id, "vault")?;
     let title = validate_title(&input.title)?;
@@ -112,7 +112,7 @@ pub async fn create_source(
     .fetch_one(mutation.conn())
     .await?;
     let source = Source::from(row);
-    mutation.remember(claim, &source)?;
+    mutation.remember(claim.as_ref(), &source)?;
     mutation
         .commit(state, EventKind::SourceCreated(source.clone()))
         .await?;
@@ -149,7 +149,7 @@ pub async fn update_source(
     user: &SessionUser,
     source_id: &str,
     input: &UpdateSourceRequest,
-    claim: Option<&Claim>,
+    claim: Option<Claim>,
 ) -> Result<Source, AppError> {
     let source_id = parse_id(source_id, "source")?;
     if input.title.is_none() && input.file_url.is_none() {
@@ -182,7 +182,7 @@ pub async fn update_source(
     .fetch_optional(mutation.conn())
     .await?;
     let source = Source::from(row.ok_or_else(source_not_found)?);
-    mutation.remember(claim, &source)?;
+    mutation.remember(claim.as_ref(), &source)?;
     mutation
         .commit(state, EventKind::SourceUpdated(source.clone()))
         .await?;
@@ -194,7 +194,7 @@ pub async fn delete_source(
     state: &AppState,
     user: &SessionUser,
     source_id: &str,
-    claim: Option<&Claim>,
+    claim: Option<Claim>,
 ) -> Result<String, AppError> {
     let source_id = parse_id(source_id, "source")?;
     let vault_id = vault_of(&state.db, &source_id).await?;
@@ -209,7 +209,7 @@ pub async fn delete_source(
     if deleted.rows_affected() == 0 {
         return Err(source_not_found());
     }
-    mutation.remember(claim, &source_id)?;
+    mutation.remember(claim.as_ref(), &source_id)?;
     mutation
         .commit(
             state,
@@ -276,14 +276,19 @@ pub async fn create_source_route(
     key: IdempotencyKey,
     Json(input): Json<CreateSourceRequest>,
 ) -> Result<Response, AppError> {
-    let claim = key.claim(
-        &session.user,
-        "source.create",
-        &parse_id(&id, "vault")?,
+    let target = parse_id(&id, "vault")?;
+    let user = &session.user;
+    let operation = Operation::SourceCreate;
+    let answer = idempotency::run(
+        &state,
+        key.key(),
+        user,
+        operation,
+        &target,
         &input,
-    )?;
-    let work = create_source(&state, &session.user, &id, &input, claim.as_ref());
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+        |claim| create_source(&state, user, &id, &input, claim),
+    )
+    .await?;
     Ok(answer.respond(StatusCode::CREATED, |source| SourceResponse { source }))
 }
 
@@ -336,14 +341,19 @@ pub async fn update_source_route(
     key: IdempotencyKey,
     Json(input): Json<UpdateSourceRequest>,
 ) -> Result<Response, AppError> {
-    let claim = key.claim(
-        &session.user,
-        "source.update",
-        &parse_id(&id, "source")?,
+    let target = parse_id(&id, "source")?;
+    let user = &session.user;
+    let operation = Operation::SourceUpdate;
+    let answer = idempotency::run(
+        &state,
+        key.key(),
+        user,
+        operation,
+        &target,
         &input,
-    )?;
-    let work = update_source(&state, &session.user, &id, &input, claim.as_ref());
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+        |claim| update_source(&state, user, &id, &input, claim),
+    )
+    .await?;
     Ok(answer.respond(StatusCode::OK, |source| SourceResponse { source }))
 }
 
@@ -364,14 +374,13 @@ pub async fn delete_source_route(
     Path(id): Path<String>,
     key: IdempotencyKey,
 ) -> Result<Response, AppError> {
-    let claim = key.claim(
-        &session.user,
-        "source.delete",
-        &parse_id(&id, "source")?,
-        &(),
-    )?;
-    let work = delete_source(&state, &session.user, &id, claim.as_ref());
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    let target = parse_id(&id, "source")?;
+    let user = &session.user;
+    let operation = Operation::SourceDelete;
+    let answer = idempotency::run(&state, key.key(), user, operation, &target, &(), |claim| {
+        delete_source(&state, user, &id, claim)
+    })
+    .await?;
     Ok(answer.respond_empty(StatusCode::NO_CONTENT))
 }
 

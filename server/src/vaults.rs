@@ -14,10 +14,10 @@ use utoipa_axum::routes;
 use crate::auth::{Session, validate_name};
 use crate::db;
 use crate::error::{AppError, Json, Path, Query, parse_id};
-use crate::events::{self, Mutation, detached};
-use crate::idempotency::{self, Claim, IdempotencyKey};
+use crate::events::{self, Mutation};
+use crate::fanout::identity::SessionUser;
+use crate::idempotency::{self, Claim, IdempotencyKey, Operation};
 use crate::permissions::{self, Action};
-use crate::realtime::identity::SessionUser;
 use crate::state::AppState;
 
 /// The vault routes.
@@ -102,9 +102,17 @@ pub async fn create_vault(
     Json(input): Json<VaultInput>,
 ) -> Result<Response, AppError> {
     let name = validate_name("name", &input.name)?;
-    let claim = key.claim(&session.user, "vault.create", "", &input)?;
-    let work = insert_vault(&state, &session.user, &name, claim.as_ref());
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    let user = &session.user;
+    let answer = idempotency::run(
+        &state,
+        key.key(),
+        user,
+        Operation::VaultCreate,
+        "",
+        &input,
+        |claim| insert_vault(&state, user, &name, claim),
+    )
+    .await?;
     Ok(answer.respond(StatusCode::CREATED, |vault| VaultResponse { vault }))
 }
 
@@ -113,7 +121,7 @@ async fn insert_vault(
     state: &AppState,
     user: &SessionUser,
     name: &str,
-    claim: Option<&Claim>,
+    claim: Option<Claim>,
 ) -> Result<Vault, AppError> {
     let now = db::now();
     let mut tx = db::Tx::begin(&state.writer).await?;
@@ -212,9 +220,17 @@ pub async fn rename_vault(
         .as_deref()
         .ok_or_else(|| AppError::validation("name", "is required"))?;
     let name = validate_name("name", name)?;
-    let claim = key.claim(&session.user, "vault.rename", &id, &input)?;
-    let work = rename(&state, &session.user, &id, &name, claim.as_ref());
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    let user = &session.user;
+    let answer = idempotency::run(
+        &state,
+        key.key(),
+        user,
+        Operation::VaultRename,
+        &id,
+        &input,
+        |claim| rename(&state, user, &id, &name, claim),
+    )
+    .await?;
     Ok(answer.respond(StatusCode::OK, |vault| VaultResponse { vault }))
 }
 
@@ -223,7 +239,7 @@ async fn rename(
     user: &SessionUser,
     id: &str,
     name: &str,
-    claim: Option<&Claim>,
+    claim: Option<Claim>,
 ) -> Result<Vault, AppError> {
     let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
     let vault: VaultRow = sqlx::query_as(
@@ -239,7 +255,7 @@ async fn rename(
         id: vault.id.clone(),
         name: vault.name.clone(),
     };
-    mutation.remember(claim, &vault)?;
+    mutation.remember(claim.as_ref(), &vault)?;
     mutation
         .commit(state, EventKind::VaultUpdated(renamed))
         .await?;
@@ -265,33 +281,35 @@ pub async fn delete_vault(
     key: IdempotencyKey,
 ) -> Result<Response, AppError> {
     let id = parse_id(&id, "vault")?;
-    let claim = key.claim(&session.user, "vault.delete", &id, &())?;
-    let work = delete(state.clone(), session.user, id, claim.clone());
-    let answer = idempotency::once(&state, claim.as_ref(), work).await?;
+    let user = &session.user;
+    let answer = idempotency::run(
+        &state,
+        key.key(),
+        user,
+        Operation::VaultDelete,
+        &id,
+        &(),
+        |claim| delete(&state, user, &id, claim),
+    )
+    .await?;
     Ok(answer.respond_empty(StatusCode::NO_CONTENT))
 }
 
 async fn delete(
-    state: AppState,
-    user: SessionUser,
-    id: String,
+    state: &AppState,
+    user: &SessionUser,
+    id: &str,
     claim: Option<Claim>,
 ) -> Result<(), AppError> {
-    let mut mutation = Mutation::begin(&state, &id, &user, Action::Manage).await?;
+    let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
     sqlx::query("UPDATE vaults SET deleted_at = $1 WHERE id = $2")
         .bind(db::now())
-        .bind(&id)
+        .bind(id)
         .execute(mutation.conn())
         .await?;
     mutation.remember(claim.as_ref(), &())?;
-    // Commit and emptying the room together, to the end even if the
-    // request goes.
-    detached(async move {
-        mutation.commit(&state, EventKind::VaultDeleted).await?;
-        state.rooms.close_vault(&id).await;
-        Ok(())
-    })
-    .await
+    mutation.commit(state, EventKind::VaultDeleted).await?;
+    Ok(())
 }
 
 /// Paging of `GET /api/vaults/{id}/events`.

@@ -12,7 +12,7 @@ use syncscript::auth::{validate_email, validate_name};
 use syncscript::error::{AppError, parse_body};
 use syncscript::idempotency::validate_key;
 use syncscript::limits::client_address;
-use syncscript::realtime::commands::{parse_command, parse_join};
+use syncscript::socket::payload::{parse_command, parse_join};
 use syncscript::sources::{validate_file_url, validate_title};
 use syncscript_protocol::{CreateSourceCommand, CreateSourceRequest};
 

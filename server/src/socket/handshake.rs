@@ -10,11 +10,9 @@ use syncscript_protocol::{ErrorCode, session_room, user_room};
 
 use crate::auth;
 use crate::error::AppError;
+use crate::fanout::identity::{Identity, SocketState};
 use crate::limits::CommandBudget;
-use crate::realtime::commands;
-use crate::realtime::identity::Identity;
-use crate::realtime::rooms::{SendGate, Watched};
-use crate::state::Core;
+use crate::socket::{Shared, commands};
 
 /// The handshake's refusal; its `Display` is what the client's
 /// `connect_error` carries.
@@ -34,8 +32,9 @@ impl std::error::Error for Refused {}
 pub async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
-    State(core): State<Core>,
+    State(shared): State<Shared>,
 ) -> Result<(), Refused> {
+    let core = shared.get().ok_or(Refused(ErrorCode::Unavailable))?;
     let unauthorized = || Refused(ErrorCode::Unauthorized);
     let headers = &socket.req_parts().headers;
     let from_auth = auth
@@ -63,11 +62,9 @@ pub async fn authenticate<A: Adapter>(
         .user_sockets
         .seat(&user.id, limits.max_sockets_per_user)
         .ok_or(Refused(ErrorCode::RateLimited))?;
-    socket.extensions.insert(Arc::new(seat));
-    socket.extensions.insert(CommandBudget::new(limits));
-    socket.extensions.insert(SendGate::default());
-    socket.extensions.insert(Watched::default());
-    accept(&socket, Identity { session_id, user });
+    let identity = Identity { session_id, user };
+    let state = SocketState::new(identity, CommandBudget::new(limits), seat);
+    accept(&socket, Arc::new(state));
     // A logout that committed between the lookup and `accept` joining the
     // session's room has missed this socket: look again now that it is in.
     match auth::lookup_session(&core.db, &token).await {
@@ -77,18 +74,20 @@ pub async fn authenticate<A: Adapter>(
     }
 }
 
-/// Sets an accepted socket up: its rooms, then its handlers and identity.
+/// Sets an accepted socket up: its state (the only place it is inserted),
+/// its rooms, then its handlers.
 /// This runs in the middleware, before the CONNECT packet goes out:
 /// socketioxide spawns the connect handler only after sending it, so a
 /// client that emits as soon as it is connected could otherwise reach a
 /// socket without handlers (its command silently dropped) or not yet in its
 /// session room (missed by a logout).
-fn accept<A: Adapter>(socket: &SocketRef<A>, identity: Identity) {
+fn accept<A: Adapter>(socket: &SocketRef<A>, state: Arc<SocketState>) {
     socket.join([
-        user_room(&identity.user.id),
-        session_room(&identity.session_id),
+        user_room(&state.identity.user.id),
+        session_room(&state.identity.session_id),
     ]);
-    commands::register(socket, identity);
+    socket.extensions.insert(state);
+    commands::register(socket);
 }
 
 /// Everything was set up by [`accept`] in the middleware.

@@ -11,7 +11,7 @@
 //! transaction rolled back, and its seq will be reserved again).
 //!
 //! The line's *gate* is held while broadcasting, and by a join that replays
-//! the tail of a catch-up ([`Publisher::hold`]): nothing is broadcast to the
+//! the tail of a catch-up ([`Lines::hold`]): nothing is broadcast to the
 //! vault from this node meanwhile, so the replayed events reach the socket
 //! before any live one that follows them.
 //!
@@ -25,9 +25,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OwnedMutexGuard;
 
+use crate::fanout::publish::Committed;
+
 /// The lines of the vaults this node is publishing to.
 #[derive(Debug, Default)]
-pub struct Publisher {
+pub struct Lines {
     lines: Mutex<HashMap<String, Arc<Line>>>,
     /// Tells the reservations of one seq apart (a rolled-back seq is
     /// reserved again by the next mutation).
@@ -49,23 +51,11 @@ struct Slot {
     event: Option<Committed>,
 }
 
-/// A committed event, as broadcast: its name and payload.
-#[derive(Debug)]
-pub struct Committed {
-    pub seq: i64,
-    pub name: &'static str,
-    pub payload: serde_json::Value,
-    /// A member removed by this event: evicted from the vault's rooms in
-    /// the line, right after the event, before any later event of the
-    /// vault is broadcast.
-    pub evicts: Option<String>,
-}
-
-impl Publisher {
+impl Lines {
     /// Reserves `seq` in the vault's line. Call it while the transaction
     /// that reserved the seq holds the vault's row lock, so that tickets
     /// are taken in seq order.
-    pub fn reserve(self: &Arc<Publisher>, vault_id: &str, seq: i64) -> Ticket {
+    pub fn reserve(self: &Arc<Lines>, vault_id: &str, seq: i64) -> Ticket {
         let line = self.line(vault_id);
         let reservation = self.reservations.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut pending) = line.pending.lock() {
@@ -78,7 +68,7 @@ impl Publisher {
             );
         }
         Ticket {
-            publisher: self.clone(),
+            lines: self.clone(),
             line,
             vault_id: vault_id.to_owned(),
             seq,
@@ -89,11 +79,11 @@ impl Publisher {
 
     /// Stops this node's broadcasts to the vault until the [`Hold`] is
     /// dropped (the tail of a join's catch-up).
-    pub async fn hold(self: &Arc<Publisher>, vault_id: &str) -> Hold {
+    pub async fn hold(self: &Arc<Lines>, vault_id: &str) -> Hold {
         let line = self.line(vault_id);
         let guard = line.gate.clone().lock_owned().await;
         Hold {
-            publisher: self.clone(),
+            lines: self.clone(),
             line,
             vault_id: vault_id.to_owned(),
             _guard: guard,
@@ -105,13 +95,13 @@ impl Publisher {
     /// socket that joins the room later will not receive it live. The bulk
     /// of a catch-up stops there (replaying further could send an event
     /// that then also arrives live).
-    pub fn settled(&self, vault_id: &str, head: i64) -> i64 {
+    pub fn sent_through(&self, vault_id: &str, head: i64) -> i64 {
         let line = self
             .lines
             .lock()
             .ok()
             .and_then(|lines| lines.get(vault_id).cloned());
-        line.map_or(head, |line| line.settled(head))
+        line.map_or(head, |line| line.sent_through(head))
     }
 
     fn line(&self, vault_id: &str) -> Arc<Line> {
@@ -139,7 +129,7 @@ impl Publisher {
 /// (the mutation failed), it gives its place up.
 #[derive(Debug)]
 pub struct Ticket {
-    publisher: Arc<Publisher>,
+    lines: Arc<Lines>,
     line: Arc<Line>,
     vault_id: String,
     seq: i64,
@@ -148,6 +138,11 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// The vault whose seq this is.
+    pub fn vault_id(&self) -> &str {
+        &self.vault_id
+    }
+
     /// Hands the committed event to the line, then broadcasts, with
     /// `broadcast`, every event at the head of the line that is ready (this
     /// one, once every earlier one has gone; a later one's task may find it
@@ -199,14 +194,14 @@ impl Drop for Ticket {
         {
             pending.remove(&self.seq);
         }
-        self.publisher.release(&self.vault_id, &self.line);
+        self.lines.release(&self.vault_id, &self.line);
     }
 }
 
 /// The vault's broadcasts from this node, stopped.
 #[derive(Debug)]
 pub struct Hold {
-    publisher: Arc<Publisher>,
+    lines: Arc<Lines>,
     line: Arc<Line>,
     vault_id: String,
     _guard: OwnedMutexGuard<()>,
@@ -218,13 +213,13 @@ impl Hold {
     /// ones committed here are still in the line and will reach the socket
     /// live.
     pub fn replay_bound(&self, head: i64) -> i64 {
-        self.line.settled(head)
+        self.line.sent_through(head)
     }
 }
 
 impl Line {
     /// `head`, or the seq before the first one still in the line.
-    fn settled(&self, head: i64) -> i64 {
+    fn sent_through(&self, head: i64) -> i64 {
         let first_pending = self
             .pending
             .lock()
@@ -236,20 +231,21 @@ impl Line {
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        self.publisher.release(&self.vault_id, &self.line);
+        self.lines.release(&self.vault_id, &self.line);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fanout::publish::Effect;
 
     fn event(seq: i64) -> Committed {
         Committed {
             seq,
             name: "source:created",
             payload: serde_json::Value::Null,
-            evicts: None,
+            effect: Effect::Nothing,
         }
     }
 
@@ -265,23 +261,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_later_commit_waits_for_the_earlier_one() {
-        let publisher = Arc::new(Publisher::default());
+        let lines = Arc::new(Lines::default());
         let log = Mutex::new(Vec::new());
-        let first = publisher.reserve("v", 1);
-        let second = publisher.reserve("v", 2);
+        let first = lines.reserve("v", 1);
+        let second = lines.reserve("v", 2);
         publish_and_record(second, 2, &log).await;
         assert!(log.lock().is_ok_and(|log| log.is_empty()));
         publish_and_record(first, 1, &log).await;
         assert_eq!(*log.lock().unwrap_or_else(|e| e.into_inner()), [1, 2]);
-        assert!(publisher.lines.lock().is_ok_and(|lines| lines.is_empty()));
+        assert!(lines.lines.lock().is_ok_and(|lines| lines.is_empty()));
     }
 
     #[tokio::test]
     async fn a_rolled_back_seq_gives_its_place_to_its_next_reservation() {
-        let publisher = Arc::new(Publisher::default());
+        let lines = Arc::new(Lines::default());
         let log = Mutex::new(Vec::new());
-        let failed = publisher.reserve("v", 1);
-        let again = publisher.reserve("v", 1);
+        let failed = lines.reserve("v", 1);
+        let again = lines.reserve("v", 1);
         drop(failed);
         publish_and_record(again, 1, &log).await;
         assert_eq!(*log.lock().unwrap_or_else(|e| e.into_inner()), [1]);
@@ -289,15 +285,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_hold_bounds_the_replay_below_the_pending_seqs() {
-        let publisher = Arc::new(Publisher::default());
-        let hold = publisher.hold("v").await;
+        let lines = Arc::new(Lines::default());
+        let hold = lines.hold("v").await;
         assert_eq!(hold.replay_bound(7), 7);
-        let pending = publisher.reserve("v", 5);
+        let pending = lines.reserve("v", 5);
         assert_eq!(hold.replay_bound(7), 4);
-        assert_eq!(publisher.settled("v", 7), 4, "the bulk stops there too");
-        assert_eq!(publisher.settled("elsewhere", 7), 7);
+        assert_eq!(lines.sent_through("v", 7), 4, "the bulk stops there too");
+        assert_eq!(lines.sent_through("elsewhere", 7), 7);
         drop(pending);
         drop(hold);
-        assert!(publisher.lines.lock().is_ok_and(|lines| lines.is_empty()));
+        assert!(lines.lines.lock().is_ok_and(|lines| lines.is_empty()));
     }
 }

@@ -1,36 +1,26 @@
-//! Socket.IO on the REST port, split by job:
-//! - [`identity`]: the user of a session, and who a socket belongs to;
+//! The socket edge: Socket.IO on the REST port, above the feature
+//! modules (it calls the same service functions as REST) and the fan-out
+//! core. Split by job:
 //! - [`handshake`]: the connect middleware that authenticates a socket and
-//!   sets it up (identity, its `user:` and `session:` rooms, handlers);
-//! - [`commands`]: what a socket may send (join with catch-up, leave, the
-//!   source commands, forged server events) and its disconnect;
-//! - [`rooms`]: room operations that REST handlers, the publish path and
-//!   the background tasks call (broadcast, eviction, logout, closing a
-//!   deleted vault, watcher counts);
+//!   sets it up (its one [`SocketState`](crate::fanout::identity::SocketState),
+//!   its `user:` and `session:` rooms, its handlers);
+//! - [`command`]: what every command shares (its extractor with the
+//!   connected check and the budget, its answer), and [`payload`], how a
+//!   command's payload is read;
+//! - [`commands`]: one file per command, and the disconnect;
+//! - [`catch_up`]: the replay of what a joining socket missed;
 //! - [`presence`]: the coalesced `presence` signal;
-//! - [`publisher`]: each vault's committed events, broadcast from this node
-//!   in seq order;
-//! - [`heads`]: the `vault:head` signal (and [`announced`], what this node
-//!   last told each vault room);
-//! - [`cluster`]: the Redis driver of the adapter that spreads rooms over
-//!   several nodes, and the health of the link to Redis.
-//!
-//! Rooms carry all the cross-socket state, so that the same code works on
-//! one node and on many: `user:{userId}` and `session:{sessionId}` (every
-//! socket of a user or a session), `vault:{vaultId}` (the watchers of a
-//! vault, where events are published) and
-//! `vault:{vaultId}:watcher:{userId}:{socketId}` (one socket watching one
-//! vault, for presence counts). Handlers are generic over the adapter.
+//! - [`head_sweep`]: the `vault:head` signal.
 
-pub mod announced;
-pub mod cluster;
+pub mod catch_up;
+pub mod command;
 pub mod commands;
 pub mod handshake;
-pub mod heads;
-pub mod identity;
+pub mod head_sweep;
+pub mod payload;
 pub mod presence;
-pub mod publisher;
-pub mod rooms;
+
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use socketioxide::SocketIo;
@@ -38,9 +28,31 @@ use socketioxide::adapter::{Emitter, LocalAdapter};
 use socketioxide::handler::ConnectHandler;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
-use crate::realtime::cluster::{Link, RedisDriver};
-use crate::realtime::rooms::{ADAPTER_TIMEOUT, Rooms};
+use crate::fanout::adapter::ADAPTER_TIMEOUT;
+use crate::fanout::cluster::{self, Link, RedisDriver};
+use crate::fanout::rooms::Rooms;
 use crate::state::{AppState, Core};
+
+/// The state Socket.IO hands its handlers: the server's whole
+/// [`AppState`], set once the layer exists (the rooms are made from the
+/// layer's handle, so the state cannot be given to the builder whole).
+#[derive(Clone, Default)]
+pub struct Shared(Arc<OnceLock<AppState>>);
+
+impl Shared {
+    /// The server's state; `None` only before [`Shared::set`], when no
+    /// socket can have connected yet.
+    pub fn get(&self) -> Option<&AppState> {
+        self.0.get()
+    }
+
+    /// Gives the handlers the server's state (once).
+    pub fn set(&self, state: AppState) {
+        if self.0.set(state).is_err() {
+            tracing::error!("the Socket.IO handlers' state was set twice");
+        }
+    }
+}
 
 /// The Socket.IO adapter of a node in a cluster.
 type RedisAdapter = CustomRedisAdapter<Emitter, RedisDriver>;
@@ -54,25 +66,28 @@ const SOCKET_BUFFER: usize = 1024;
 /// socket.
 const WS_READ_BUFFER: usize = 1024;
 
-/// Socket.IO for one node: the layer to put on the router, the rooms, and
-/// with Redis the link's health and the task that watches it.
+/// Socket.IO for one node: the layer to put on the router, the rooms, the
+/// handlers' state to fill, and with Redis the link's health and the task
+/// that watches it.
 pub struct Realtime {
     /// Puts the Socket.IO layer on the router.
     pub attach: Box<dyn FnOnce(Router<AppState>) -> Router<AppState> + Send>,
     pub rooms: Rooms,
+    pub shared: Shared,
     pub link: Option<Link>,
     pub monitor: Option<tokio::task::AbortHandle>,
 }
 
 /// Builds Socket.IO on the in-process adapter, or on the Redis adapter when
 /// `core.config.redis_url` is set, with the `/` namespace's handlers.
-pub async fn start(core: Core) -> anyhow::Result<Realtime> {
+pub async fn start(core: &Core) -> anyhow::Result<Realtime> {
     // The same bound on both transports: a polling request body, or a
     // WebSocket message (or frame).
     let max_message =
         usize::try_from(core.config.limits.max_socketio_payload).unwrap_or(usize::MAX);
+    let shared = Shared::default();
     let builder = SocketIo::builder()
-        .with_state(core.clone())
+        .with_state(shared.clone())
         .max_buffer_size(SOCKET_BUFFER)
         .ws_read_buffer_size(WS_READ_BUFFER)
         .max_payload(core.config.limits.max_socketio_payload)
@@ -88,6 +103,7 @@ pub async fn start(core: Core) -> anyhow::Result<Realtime> {
         return Ok(Realtime {
             attach: Box::new(move |router| router.layer(layer)),
             rooms: Rooms::new(io),
+            shared,
             link: None,
             monitor: None,
         });
@@ -111,6 +127,7 @@ pub async fn start(core: Core) -> anyhow::Result<Realtime> {
     Ok(Realtime {
         attach: Box::new(move |router| router.layer(layer)),
         rooms: Rooms::new(io),
+        shared,
         link: Some(link),
         monitor: Some(monitor),
     })

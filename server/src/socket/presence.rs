@@ -1,7 +1,7 @@
 //! The `presence` signal: who watches a vault, with how many sockets.
 //!
 //! Changes (joins, leaves, disconnects, role changes, evictions) only ask
-//! for a signal ([`Core::request_presence`](crate::state::Core)); this task
+//! for a signal ([`Fanout::request_presence`](crate::fanout::Fanout::request_presence)); this task
 //! coalesces the requests of a short window into one signal per vault, so a
 //! reconnect storm sends one signal, not one per socket, and spaces a
 //! vault's signals by its number of watchers. Counts come from
@@ -16,10 +16,10 @@ use syncscript_protocol::{Presence, PresenceEntry, signals};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use crate::auth;
 use crate::error::AppError;
+use crate::fanout::members::live_sessions;
+use crate::fanout::rooms::Rooms;
 use crate::members;
-use crate::realtime::rooms::Rooms;
 
 /// Delay that coalesces bursts of presence changes into one signal.
 const PRESENCE_DEBOUNCE: Duration = Duration::from_millis(50);
@@ -147,7 +147,7 @@ async fn send(db: &AnyPool, rooms: &Rooms, vault_id: &str) -> Result<u32, AppErr
             vault_id,
             signals::PRESENCE,
             &payload,
-            auth::live_member_sessions(db, vault_id),
+            live_sessions(db, vault_id),
         )
         .await;
     Ok(watchers)

@@ -1,13 +1,13 @@
 //! What this node knows of the heads of the vaults its sockets watch: the
 //! last seq it published or announced to each vault's room, and the head
-//! its last sweep read (see [`heads`](crate::realtime::heads)).
+//! its last sweep read (see [`head_sweep`](crate::socket::head_sweep)).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// What this node knows of the heads of the vaults its sockets watch.
 #[derive(Debug, Default)]
-pub struct Heads {
+pub struct Announced {
     vaults: Mutex<HashMap<String, Known>>,
 }
 
@@ -19,7 +19,7 @@ struct Known {
     swept: Option<i64>,
 }
 
-impl Heads {
+impl Announced {
     /// This node published or announced `seq` to the vault's room.
     pub fn delivered(&self, vault_id: &str, seq: i64) {
         if let Ok(mut vaults) = self.vaults.lock() {
@@ -53,7 +53,7 @@ mod tests {
 
     #[test]
     fn a_head_is_announced_once_it_is_stable_and_ahead() {
-        let heads = Heads::default();
+        let heads = Announced::default();
         let reading = |pairs: &[(&str, i64)]| -> HashMap<String, i64> {
             pairs.iter().map(|(v, s)| ((*v).to_owned(), *s)).collect()
         };

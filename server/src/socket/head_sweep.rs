@@ -16,20 +16,18 @@
 
 use syncscript_protocol::{Head, signals, vault_room};
 
-use crate::auth;
 use crate::error::AppError;
 use crate::events;
-use crate::realtime::cluster::Link;
-use crate::realtime::rooms::Rooms;
-use crate::state::Core;
+use crate::fanout::members::live_sessions;
+use crate::state::AppState;
 
-/// Starts the task that sweeps every `core.config.head_sweep` and, with
-/// Redis, announces heads after each reconnect.
-pub fn spawn(core: Core, rooms: Rooms, link: Option<Link>) -> tokio::task::AbortHandle {
+/// Starts the task that sweeps every `config.head_sweep` and, with Redis,
+/// announces heads after each reconnect.
+pub fn spawn(state: AppState) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(core.config.head_sweep);
+        let mut ticks = tokio::time::interval(state.config.head_sweep);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut link = link;
+        let mut link = state.fanout.link.clone();
         loop {
             let reconnected = async {
                 match link.as_mut() {
@@ -38,8 +36,8 @@ pub fn spawn(core: Core, rooms: Rooms, link: Option<Link>) -> tokio::task::Abort
                 }
             };
             let result = tokio::select! {
-                _ = ticks.tick() => sweep(&core, &rooms).await,
-                Some(()) = reconnected => after_reconnect(&core, &rooms).await,
+                _ = ticks.tick() => sweep(&state).await,
+                Some(()) = reconnected => after_reconnect(&state).await,
             };
             if let Err(error) = result {
                 tracing::warn!(%error, "could not check the heads of watched vaults");
@@ -50,11 +48,11 @@ pub fn spawn(core: Core, rooms: Rooms, link: Option<Link>) -> tokio::task::Abort
 }
 
 /// Announces each stable head this node's watchers may have missed.
-async fn sweep(core: &Core, rooms: &Rooms) -> Result<(), AppError> {
-    let vaults = rooms.local_vaults().await;
-    let heads = events::heads(&core.db, &vaults).await?;
-    for (vault_id, seq) in core.heads.sweep(&heads) {
-        announce(core, rooms, vault_id, seq);
+async fn sweep(state: &AppState) -> Result<(), AppError> {
+    let vaults = state.fanout.rooms.local_vaults().await;
+    let heads = events::current_heads(&state.db, &vaults).await?;
+    for (vault_id, seq) in state.fanout.announced.sweep(&heads) {
+        announce(state, vault_id, seq);
     }
     Ok(())
 }
@@ -62,32 +60,38 @@ async fn sweep(core: &Core, rooms: &Rooms) -> Result<(), AppError> {
 /// After Redis came back: this node's watchers may have missed removals,
 /// logouts and events of other nodes. Each vault's watchers are checked,
 /// told its head, and sent a fresh presence.
-async fn after_reconnect(core: &Core, rooms: &Rooms) -> Result<(), AppError> {
+async fn after_reconnect(state: &AppState) -> Result<(), AppError> {
+    let rooms = &state.fanout.rooms;
     let vaults = rooms.local_vaults().await;
     tracing::info!(
         vaults = vaults.len(),
         "announcing heads after the Redis reconnect"
     );
     for vault_id in &vaults {
-        let allowed = auth::live_member_sessions(&core.db, vault_id).await?;
+        let allowed = live_sessions(&state.db, vault_id).await?;
         rooms.enforce_local(vault_id, &allowed);
     }
-    let heads = events::heads(&core.db, &vaults).await?;
+    let heads = events::current_heads(&state.db, &vaults).await?;
     for (vault_id, seq) in heads {
-        core.request_presence(vault_id.clone());
-        announce(core, rooms, vault_id, seq);
+        state.fanout.request_presence(vault_id.clone());
+        announce(state, vault_id, seq);
     }
     Ok(())
 }
 
-fn announce(core: &Core, rooms: &Rooms, vault_id: String, seq: i64) {
-    core.heads.delivered(&vault_id, seq);
+fn announce(state: &AppState, vault_id: String, seq: i64) {
+    state.fanout.announced.delivered(&vault_id, seq);
     let head = Head {
         vault_id: vault_id.clone(),
         seq,
     };
     match serde_json::to_value(&head) {
-        Ok(payload) => rooms.emit_local(vault_room(&vault_id), signals::VAULT_HEAD, &payload),
+        Ok(payload) => {
+            state
+                .fanout
+                .rooms
+                .emit_local(vault_room(&vault_id), signals::VAULT_HEAD, &payload)
+        }
         Err(error) => tracing::error!(%error, "vault:head unserializable"),
     }
 }

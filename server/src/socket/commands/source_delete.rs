@@ -1,0 +1,36 @@
+//! `source:delete`.
+
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::TryData;
+use syncscript_protocol::{DeleteAck, DeleteSourceCommand, commands};
+
+use crate::error::parse_id;
+use crate::idempotency::{self, Key, Operation};
+use crate::socket::command::Command;
+use crate::sources;
+
+/// `source:delete`: as `DELETE /api/sources/{id}`.
+pub async fn source_delete<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
+    command
+        .source_command(
+            commands::SOURCE_DELETE,
+            "{sourceId}",
+            payload,
+            |state, user, command: DeleteSourceCommand| async move {
+                let id = command.source_id;
+                let target = parse_id(&id, "source")?;
+                let key = Key::op_id(command.op_id.as_deref());
+                let operation = Operation::SourceDelete;
+                let answer =
+                    idempotency::run(&state, key, &user, operation, &target, &(), |claim| {
+                        sources::delete_source(&state, &user, &id, claim)
+                    })
+                    .await?;
+                Ok(DeleteAck {
+                    source_id: answer.value,
+                })
+            },
+        )
+        .await;
+}
