@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use syncscript::realtime::commands::{parse_command, parse_join};
+use syncscript::socket::payload::{parse_command, parse_join};
 use syncscript_protocol::{CreateSourceCommand, DeleteSourceCommand, UpdateSourceCommand};
 
 fuzz_target!(|bytes: &[u8]| {
@@ -12,7 +12,7 @@ fuzz_target!(|bytes: &[u8]| {
     };
     if let Ok((vault_id, since)) = parse_join(Ok::<_, String>(payload.clone())) {
         assert_eq!(vault_id.len(), 36);
-        assert!(since.is_none_or(|since| since >= 0));
+        assert!(since.is_none_or(|since| since.get() >= 0));
     }
     let command = |payload: serde_json::Value| Ok::<_, String>(payload);
     let _ = parse_command::<CreateSourceCommand>("source:create", "", command(payload.clone()));

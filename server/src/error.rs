@@ -222,7 +222,7 @@ pub fn json_content_type(headers: &HeaderMap) -> bool {
 /// wrong JSON type).
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| AppError::BadRequest(format!("invalid JSON: {e}")))?;
+        .map_err(|e| AppError::BadRequest(format!("invalid JSON: {}", without_position(&e))))?;
     if !value.is_object() {
         return Err(AppError::BadRequest(
             "the request body must be a JSON object".into(),
@@ -231,8 +231,20 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     reject_control_characters(&value)?;
     // Deserialized from the text, not from `value`: a JSON object keeps
     // only the last of repeated keys, the text still has them all.
-    serde_json::from_slice(bytes)
-        .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        AppError::BadRequest(format!("invalid request body: {}", without_position(&e)))
+    })
+}
+
+/// serde_json's message without the position it appends (`… at line 1
+/// column 20`): the contract's messages do not carry one.
+fn without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&position) {
+        Some(message) => message.to_owned(),
+        None => message,
+    }
 }
 
 /// Refuses an object (a body or a command payload) with a control
@@ -306,14 +318,6 @@ impl From<PathRejection> for AppError {
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(AppError))]
 pub struct Query<T>(pub T);
-
-/// Parses an id from a path or payload: a malformed one is a 400, never a
-/// database lookup.
-pub fn parse_id(raw: &str, what: &str) -> Result<String, AppError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|id| id.to_string())
-        .map_err(|_| AppError::BadRequest(format!("malformed {what} id {raw:?}")))
-}
 
 /// Fallback for unknown routes.
 pub async fn not_found() -> AppError {

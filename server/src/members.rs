@@ -12,9 +12,10 @@ use syncscript_protocol::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Session;
+use crate::auth::Authenticated;
 use crate::db;
-use crate::error::{AppError, Json, Path, parse_id};
+use crate::domain::{UserId, VaultId};
+use crate::error::{AppError, Json, Path};
 use crate::events::Mutation;
 use crate::fanout::identity::SessionUser;
 use crate::idempotency::{self, Claim, IdempotencyKey, Operation};
@@ -93,10 +94,10 @@ async fn keep_an_owner(
 #[tracing::instrument(skip_all)]
 pub async fn list_members(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<MemberList>, AppError> {
-    let id = parse_id(&id, "vault")?;
+    let id = VaultId::parse(&id)?;
     permissions::authorize(&state.db, &id, &session.user.id, Action::Read).await?;
     let members = list(&state.db, &id).await?;
     Ok(Json(MemberList { members }))
@@ -131,12 +132,12 @@ pub async fn list(db: &AnyPool, vault_id: &str) -> Result<Vec<Member>, AppError>
 #[tracing::instrument(skip_all)]
 pub async fn add_member(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
     key: IdempotencyKey,
     Json(input): Json<AddMemberRequest>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id, "vault")?;
+    let id = VaultId::parse(&id)?;
     let role = parse_requested_role(&input.role)?;
     let user = &session.user;
     let answer = idempotency::run(
@@ -214,13 +215,13 @@ async fn add(
 #[tracing::instrument(skip_all)]
 pub async fn update_member(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path((id, user_id)): Path<(String, String)>,
     key: IdempotencyKey,
     Json(input): Json<UpdateMemberRequest>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id, "vault")?;
-    let user_id = parse_id(&user_id, "user")?;
+    let id = VaultId::parse(&id)?;
+    let user_id = UserId::parse(&user_id)?;
     let role = input
         .role
         .as_deref()
@@ -285,12 +286,12 @@ async fn change_role(
 #[tracing::instrument(skip_all)]
 pub async fn remove_member(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path((id, user_id)): Path<(String, String)>,
     key: IdempotencyKey,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id, "vault")?;
-    let user_id = parse_id(&user_id, "user")?;
+    let id = VaultId::parse(&id)?;
+    let user_id = UserId::parse(&user_id)?;
     let target = format!("{id}/{user_id}");
     let user = &session.user;
     let operation = Operation::MemberRemove;

@@ -10,13 +10,13 @@ use syncscript_protocol::{
     CreateSourceRequest, ErrorBody, EventKind, Source, SourceList, SourceResponse,
     UpdateSourceRequest,
 };
-use url::Url;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Session;
+use crate::auth::Authenticated;
 use crate::db;
-use crate::error::{AppError, Json, Path, parse_id};
+use crate::domain::{FileUrl, SourceId, Title, VaultId};
+use crate::error::{AppError, Json, Path};
 use crate::events::{self, Mutation};
 use crate::fanout::identity::SessionUser;
 use crate::idempotency::{self, Claim, IdempotencyKey, Operation};
@@ -61,27 +61,41 @@ impl From<SourceRow> for Source {
     }
 }
 
-/// A source title: 1–500 characters once trimmed.
-pub fn validate_title(raw: &str) -> Result<String, AppError> {
-    let title = raw.trim();
-    match title.chars().count() {
-        1..=500 => Ok(title.to_owned()),
-        _ => Err(AppError::validation("title", "must be 1-500 characters")),
+/// A new source's fields, validated.
+#[derive(Debug, Clone)]
+pub struct NewSource {
+    pub title: Title,
+    pub file_url: FileUrl,
+}
+
+impl NewSource {
+    pub fn parse(input: &CreateSourceRequest) -> Result<NewSource, AppError> {
+        Ok(NewSource {
+            title: Title::parse(&input.title)?,
+            file_url: FileUrl::parse(&input.file_url)?,
+        })
     }
 }
 
-/// A file URL: an absolute http(s) URL of at most 2,048 characters.
-pub fn validate_file_url(raw: &str) -> Result<String, AppError> {
-    let raw = raw.trim();
-    if raw.chars().count() > 2048 {
-        return Err(AppError::validation(
-            "fileUrl",
-            "must be at most 2048 characters",
-        ));
-    }
-    match Url::parse(raw) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(raw.to_owned()),
-        _ => Err(AppError::validation("fileUrl", "must be an http(s) URL")),
+/// The fields an update changes, validated: at least one.
+#[derive(Debug, Clone)]
+pub struct SourceChanges {
+    pub title: Option<Title>,
+    pub file_url: Option<FileUrl>,
+}
+
+impl SourceChanges {
+    pub fn parse(input: &UpdateSourceRequest) -> Result<SourceChanges, AppError> {
+        if input.title.is_none() && input.file_url.is_none() {
+            return Err(AppError::validation(
+                "title",
+                "give at least one of title and fileUrl",
+            ));
+        }
+        Ok(SourceChanges {
+            title: input.title.as_deref().map(Title::parse).transpose()?,
+            file_url: input.file_url.as_deref().map(FileUrl::parse).transpose()?,
+        })
     }
 }
 
@@ -89,14 +103,11 @@ pub fn validate_file_url(raw: &str) -> Result<String, AppError> {
 pub async fn create_source(
     state: &AppState,
     user: &SessionUser,
-    vault_id: &str,
-    input: &CreateSourceRequest,
+    vault_id: &VaultId,
+    input: &NewSource,
     claim: Option<Claim>,
 ) -> Result<Source, AppError> {
-    let vault_id = parse_id(vault_id, "vault")?;
-    let title = validate_title(&input.title)?;
-    let file_url = validate_file_url(&input.file_url)?;
-    let mut mutation = Mutation::begin(state, &vault_id, user, Action::EditSources).await?;
+    let mut mutation = Mutation::begin(state, vault_id, user, Action::EditSources).await?;
     let now = db::now();
     let row: SourceRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         r#"INSERT INTO sources (id, vault_id, title, file_url, created_by, created_at, updated_at)
@@ -104,9 +115,9 @@ pub async fn create_source(
            RETURNING {SOURCE_COLUMNS}"#
     )))
     .bind(db::new_id())
-    .bind(&vault_id)
-    .bind(&title)
-    .bind(&file_url)
+    .bind(vault_id.as_str())
+    .bind(&*input.title)
+    .bind(&*input.file_url)
     .bind(&user.id)
     .bind(&now)
     .fetch_one(mutation.conn())
@@ -147,24 +158,11 @@ fn hide_vault(error: AppError) -> AppError {
 pub async fn update_source(
     state: &AppState,
     user: &SessionUser,
-    source_id: &str,
-    input: &UpdateSourceRequest,
+    source_id: &SourceId,
+    changes: &SourceChanges,
     claim: Option<Claim>,
 ) -> Result<Source, AppError> {
-    let source_id = parse_id(source_id, "source")?;
-    if input.title.is_none() && input.file_url.is_none() {
-        return Err(AppError::validation(
-            "title",
-            "give at least one of title and fileUrl",
-        ));
-    }
-    let title = input.title.as_deref().map(validate_title).transpose()?;
-    let file_url = input
-        .file_url
-        .as_deref()
-        .map(validate_file_url)
-        .transpose()?;
-    let vault_id = vault_of(&state.db, &source_id).await?;
+    let vault_id = vault_of(&state.db, source_id).await?;
     let mut mutation = Mutation::begin(state, &vault_id, user, Action::EditSources)
         .await
         .map_err(hide_vault)?;
@@ -174,10 +172,10 @@ pub async fn update_source(
            WHERE id = $4 AND vault_id = $5
            RETURNING {SOURCE_COLUMNS}"#
     )))
-    .bind(title)
-    .bind(file_url)
+    .bind(changes.title.as_deref())
+    .bind(changes.file_url.as_deref())
     .bind(db::now())
-    .bind(&source_id)
+    .bind(source_id.as_str())
     .bind(&vault_id)
     .fetch_optional(mutation.conn())
     .await?;
@@ -193,22 +191,22 @@ pub async fn update_source(
 pub async fn delete_source(
     state: &AppState,
     user: &SessionUser,
-    source_id: &str,
+    source_id: &SourceId,
     claim: Option<Claim>,
 ) -> Result<String, AppError> {
-    let source_id = parse_id(source_id, "source")?;
-    let vault_id = vault_of(&state.db, &source_id).await?;
+    let vault_id = vault_of(&state.db, source_id).await?;
     let mut mutation = Mutation::begin(state, &vault_id, user, Action::EditSources)
         .await
         .map_err(hide_vault)?;
     let deleted = sqlx::query("DELETE FROM sources WHERE id = $1 AND vault_id = $2")
-        .bind(&source_id)
+        .bind(source_id.as_str())
         .bind(&vault_id)
         .execute(mutation.conn())
         .await?;
     if deleted.rows_affected() == 0 {
         return Err(source_not_found());
     }
+    let source_id = source_id.to_string();
     mutation.remember(claim.as_ref(), &source_id)?;
     mutation
         .commit(
@@ -236,17 +234,17 @@ pub async fn delete_source(
 #[tracing::instrument(skip_all)]
 pub async fn list_sources(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<SourceList>, AppError> {
-    let id = parse_id(&id, "vault")?;
+    let id = VaultId::parse(&id)?;
     permissions::authorize(&state.db, &id, &session.user.id, Action::Read).await?;
     let mut tx = state.db.begin().await?;
     let seq = events::head(&mut *tx, &id).await?;
     let rows: Vec<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SOURCE_COLUMNS} FROM sources WHERE vault_id = $1 ORDER BY created_at, id"
     )))
-    .bind(&id)
+    .bind(id.as_str())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -271,12 +269,13 @@ pub async fn list_sources(
 #[tracing::instrument(skip_all)]
 pub async fn create_source_route(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
     key: IdempotencyKey,
     Json(input): Json<CreateSourceRequest>,
 ) -> Result<Response, AppError> {
-    let target = parse_id(&id, "vault")?;
+    let vault_id = VaultId::parse(&id)?;
+    let source = NewSource::parse(&input)?;
     let user = &session.user;
     let operation = Operation::SourceCreate;
     let answer = idempotency::run(
@@ -284,9 +283,9 @@ pub async fn create_source_route(
         key.key(),
         user,
         operation,
-        &target,
+        &vault_id,
         &input,
-        |claim| create_source(&state, user, &id, &input, claim),
+        |claim| create_source(&state, user, &vault_id, &source, claim),
     )
     .await?;
     Ok(answer.respond(StatusCode::CREATED, |source| SourceResponse { source }))
@@ -303,10 +302,10 @@ pub async fn create_source_route(
 #[tracing::instrument(skip_all)]
 pub async fn get_source(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<SourceResponse>, AppError> {
-    let id = parse_id(&id, "source")?;
+    let id = SourceId::parse(&id)?;
     let vault_id = vault_of(&state.db, &id).await?;
     permissions::authorize(&state.db, &vault_id, &session.user.id, Action::Read)
         .await
@@ -314,7 +313,7 @@ pub async fn get_source(
     let row: Option<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1"
     )))
-    .bind(&id)
+    .bind(id.as_str())
     .fetch_optional(&state.db)
     .await?;
     let source = Source::from(row.ok_or_else(source_not_found)?);
@@ -336,12 +335,13 @@ pub async fn get_source(
 #[tracing::instrument(skip_all)]
 pub async fn update_source_route(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
     key: IdempotencyKey,
     Json(input): Json<UpdateSourceRequest>,
 ) -> Result<Response, AppError> {
-    let target = parse_id(&id, "source")?;
+    let source_id = SourceId::parse(&id)?;
+    let changes = SourceChanges::parse(&input)?;
     let user = &session.user;
     let operation = Operation::SourceUpdate;
     let answer = idempotency::run(
@@ -349,9 +349,9 @@ pub async fn update_source_route(
         key.key(),
         user,
         operation,
-        &target,
+        &source_id,
         &input,
-        |claim| update_source(&state, user, &id, &input, claim),
+        |claim| update_source(&state, user, &source_id, &changes, claim),
     )
     .await?;
     Ok(answer.respond(StatusCode::OK, |source| SourceResponse { source }))
@@ -370,35 +370,22 @@ pub async fn update_source_route(
 #[tracing::instrument(skip_all)]
 pub async fn delete_source_route(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
     key: IdempotencyKey,
 ) -> Result<Response, AppError> {
-    let target = parse_id(&id, "source")?;
+    let source_id = SourceId::parse(&id)?;
     let user = &session.user;
     let operation = Operation::SourceDelete;
-    let answer = idempotency::run(&state, key.key(), user, operation, &target, &(), |claim| {
-        delete_source(&state, user, &id, claim)
-    })
+    let answer = idempotency::run(
+        &state,
+        key.key(),
+        user,
+        operation,
+        &source_id,
+        &(),
+        |claim| delete_source(&state, user, &source_id, claim),
+    )
     .await?;
     Ok(answer.respond_empty(StatusCode::NO_CONTENT))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn titles_and_urls_are_validated() {
-        assert_eq!(validate_title("  A paper ").unwrap(), "A paper");
-        assert!(validate_title(" ").is_err());
-        assert!(validate_title(&"é".repeat(500)).is_ok());
-        assert!(validate_title(&"é".repeat(501)).is_err());
-        assert!(validate_file_url("https://example.org/a.pdf").is_ok());
-        assert!(validate_file_url("ftp://example.org/a.pdf").is_err());
-        assert!(validate_file_url("javascript:alert(1)").is_err());
-        assert!(validate_file_url("not a url").is_err());
-        let long = format!("https://example.org/{}", "a".repeat(2040));
-        assert!(validate_file_url(&long).is_err());
-    }
 }

@@ -11,9 +11,10 @@ use syncscript_protocol::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Session, validate_name};
+use crate::auth::Authenticated;
 use crate::db;
-use crate::error::{AppError, Json, Path, Query, parse_id};
+use crate::domain::{Name, Since, VaultId};
+use crate::error::{AppError, Json, Path, Query};
 use crate::events::{self, Mutation};
 use crate::fanout::identity::SessionUser;
 use crate::idempotency::{self, Claim, IdempotencyKey, Operation};
@@ -57,7 +58,7 @@ impl From<VaultRow> for Vault {
 #[tracing::instrument(skip_all)]
 pub async fn list_vaults(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
 ) -> Result<Json<VaultList>, AppError> {
     let rows: Vec<(String, String, String, i64, String, String)> = sqlx::query_as(
         r#"SELECT v.id, v.name, vu.role, v.event_seq, v.created_by, v.created_at
@@ -97,11 +98,11 @@ pub async fn list_vaults(
 #[tracing::instrument(skip_all)]
 pub async fn create_vault(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     key: IdempotencyKey,
     Json(input): Json<VaultInput>,
 ) -> Result<Response, AppError> {
-    let name = validate_name("name", &input.name)?;
+    let name = Name::parse("name", &input.name)?;
     let user = &session.user;
     let answer = idempotency::run(
         &state,
@@ -164,10 +165,10 @@ async fn insert_vault(
 #[tracing::instrument(skip_all)]
 pub async fn get_vault(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<VaultDetail>, AppError> {
-    let id = parse_id(&id, "vault")?;
+    let id = VaultId::parse(&id)?;
     let role = permissions::authorize(&state.db, &id, &session.user.id, Action::Read).await?;
     let (vault, seq) = fetch_vault(&state, &id).await?;
     Ok(Json(VaultDetail { vault, role, seq }))
@@ -209,17 +210,17 @@ async fn fetch_vault(state: &AppState, id: &str) -> Result<(Vault, i64), AppErro
 #[tracing::instrument(skip_all)]
 pub async fn rename_vault(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
     key: IdempotencyKey,
     Json(input): Json<RenameVaultRequest>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id, "vault")?;
+    let id = VaultId::parse(&id)?;
     let name = input
         .name
         .as_deref()
         .ok_or_else(|| AppError::validation("name", "is required"))?;
-    let name = validate_name("name", name)?;
+    let name = Name::parse("name", name)?;
     let user = &session.user;
     let answer = idempotency::run(
         &state,
@@ -276,11 +277,11 @@ async fn rename(
 #[tracing::instrument(skip_all)]
 pub async fn delete_vault(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
     key: IdempotencyKey,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id, "vault")?;
+    let id = VaultId::parse(&id)?;
     let user = &session.user;
     let answer = idempotency::run(
         &state,
@@ -322,9 +323,6 @@ pub struct EventsQuery {
     pub limit: Option<i64>,
 }
 
-/// The rule of `since`, on REST and in `vault:join` alike.
-pub const SINCE_RULE: &str = "must be a whole number, 0 or more";
-
 /// Default page size of the events log.
 pub const DEFAULT_EVENTS_LIMIT: i64 = 1_000;
 /// Largest page size of the events log.
@@ -342,15 +340,12 @@ pub const MAX_EVENTS_LIMIT: i64 = 10_000;
 #[tracing::instrument(skip_all)]
 pub async fn list_events(
     State(state): State<AppState>,
-    session: Session,
+    session: Authenticated,
     Path(id): Path<String>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventList>, AppError> {
-    let id = parse_id(&id, "vault")?;
-    let since = query.since.unwrap_or(0);
-    if since < 0 {
-        return Err(AppError::validation("since", SINCE_RULE));
-    }
+    let id = VaultId::parse(&id)?;
+    let since = Since::parse(query.since.unwrap_or(0))?;
     let limit = query.limit.unwrap_or(DEFAULT_EVENTS_LIMIT);
     if !(1..=MAX_EVENTS_LIMIT).contains(&limit) {
         return Err(AppError::validation(
@@ -361,7 +356,7 @@ pub async fn list_events(
     permissions::authorize(&state.db, &id, &session.user.id, Action::Read).await?;
     let mut tx = state.db.begin().await?;
     let seq = events::head(&mut *tx, &id).await?;
-    let events = events::page(&mut *tx, &id, since, limit).await?;
+    let events = events::page(&mut *tx, &id, since.get(), limit).await?;
     tx.commit().await?;
     Ok(Json(EventList { events, seq }))
 }

@@ -8,12 +8,11 @@ use std::net::IpAddr;
 use axum::http::HeaderMap;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use syncscript::auth::{validate_email, validate_name};
+use syncscript::domain::{Email, FileUrl, Name, Title};
 use syncscript::error::{AppError, parse_body};
 use syncscript::idempotency::validate_key;
 use syncscript::limits::client_address;
 use syncscript::socket::payload::{parse_command, parse_join};
-use syncscript::sources::{validate_file_url, validate_title};
 use syncscript_protocol::{CreateSourceCommand, CreateSourceRequest};
 
 /// Any JSON value, a few levels deep, with any strings.
@@ -93,9 +92,9 @@ proptest! {
 
     #[test]
     fn titles_are_trimmed_and_counted_in_characters(raw in any::<String>()) {
-        match validate_title(&raw) {
+        match Title::parse(&raw) {
             Ok(title) => {
-                prop_assert_eq!(title.as_str(), raw.trim());
+                prop_assert_eq!(&*title, raw.trim());
                 prop_assert!((1..=500).contains(&title.chars().count()));
             }
             Err(_) => prop_assert!(!(1..=500).contains(&raw.trim().chars().count())),
@@ -104,9 +103,9 @@ proptest! {
 
     #[test]
     fn names_are_trimmed_and_bounded(raw in any::<String>()) {
-        match validate_name("name", &raw) {
+        match Name::parse("name", &raw) {
             Ok(name) => {
-                prop_assert_eq!(name.as_str(), raw.trim());
+                prop_assert_eq!(&*name, raw.trim());
                 prop_assert!((1..=200).contains(&name.chars().count()));
             }
             Err(_) => prop_assert!(!(1..=200).contains(&raw.trim().chars().count())),
@@ -115,7 +114,7 @@ proptest! {
 
     #[test]
     fn accepted_urls_are_absolute_http_with_a_host(raw in "(https?|ftp|javascript)?:?(//)?[a-z0-9.:@/%?#\\[\\]-]{0,40}|\\PC{0,40}") {
-        if let Ok(url) = validate_file_url(&raw) {
+        if let Ok(url) = FileUrl::parse(&raw) {
             let parsed = url::Url::parse(&url).expect("accepted URLs parse");
             prop_assert!(matches!(parsed.scheme(), "http" | "https"));
             prop_assert!(parsed.has_host());
@@ -125,7 +124,7 @@ proptest! {
 
     #[test]
     fn accepted_emails_have_a_local_part_and_a_domain(raw in "\\PC{0,30}@?\\PC{0,30}") {
-        if let Ok(email) = validate_email(&raw) {
+        if let Ok(email) = Email::parse(&raw) {
             prop_assert!(email.len() <= 254);
             prop_assert!(!email.chars().any(char::is_whitespace));
             let (local, domain) = email.split_once('@').expect("an @");
@@ -143,7 +142,7 @@ proptest! {
     fn join_payloads_get_an_answer(payload in json_value()) {
         if let Ok((vault_id, since)) = parse_join(Ok::<_, String>(payload)) {
             prop_assert!(uuid::Uuid::parse_str(&vault_id).is_ok());
-            prop_assert!(since.is_none_or(|since| since >= 0));
+            prop_assert!(since.is_none_or(|since| since.get() >= 0));
         }
     }
 

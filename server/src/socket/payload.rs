@@ -5,8 +5,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use syncscript_protocol::commands;
 
-use crate::error::{AppError, parse_id, reject_control_characters};
-use crate::vaults::SINCE_RULE;
+use crate::domain::{Since, VaultId};
+use crate::error::{AppError, reject_control_characters};
 
 pub fn bad_payload(command: &str, expected: &str) -> AppError {
     AppError::BadRequest(format!("{command} expects {expected}"))
@@ -21,15 +21,22 @@ pub fn parse_command<T: DeserializeOwned>(
     payload: Result<Value, impl std::fmt::Display>,
 ) -> Result<T, AppError> {
     let payload = payload.map_err(|_| bad_payload(command, expected))?;
+    // An object only: serde would also fill the command from an array of
+    // its fields in order.
+    if !payload.is_object() {
+        return Err(bad_payload(command, expected));
+    }
     reject_control_characters(&payload)?;
     serde_json::from_value(payload).map_err(|_| bad_payload(command, expected))
 }
 
 const JOIN_EXPECTS: &str = "a vault id or {vaultId, since?}";
 
+/// The vault and `since` of a `vault:join` payload: the vault id, or
+/// `{vaultId, since?}`.
 pub fn parse_join(
     payload: Result<Value, impl std::fmt::Display>,
-) -> Result<(String, Option<i64>), AppError> {
+) -> Result<(VaultId, Option<Since>), AppError> {
     let bad = || bad_payload(commands::VAULT_JOIN, JOIN_EXPECTS);
     let payload = payload.map_err(|_| bad())?;
     let (raw_id, since) = match &payload {
@@ -39,8 +46,7 @@ pub fn parse_join(
             let since = match map.get("since") {
                 None | Some(Value::Null) => None,
                 Some(since) => match since.as_i64() {
-                    Some(since) if since >= 0 => Some(since),
-                    Some(_) => return Err(AppError::validation("since", SINCE_RULE)),
+                    Some(since) => Some(Since::parse(since)?),
                     None => {
                         return Err(AppError::BadRequest("since must be a whole number".into()));
                     }
@@ -50,11 +56,11 @@ pub fn parse_join(
         }
         _ => return Err(bad()),
     };
-    Ok((parse_id(raw_id, "vault")?, since))
+    Ok((VaultId::parse(raw_id)?, since))
 }
 
 /// The vault id of a `vault:leave` payload: the id, or `{vaultId}`.
-pub fn parse_leave(payload: &Result<Value, impl std::fmt::Display>) -> Result<String, AppError> {
+pub fn parse_leave(payload: &Result<Value, impl std::fmt::Display>) -> Result<VaultId, AppError> {
     let raw_id = match payload {
         Ok(Value::String(id)) => Some(id.as_str()),
         Ok(Value::Object(map)) => map.get("vaultId").and_then(Value::as_str),
@@ -62,7 +68,7 @@ pub fn parse_leave(payload: &Result<Value, impl std::fmt::Display>) -> Result<St
     };
     raw_id
         .ok_or_else(|| bad_payload(commands::VAULT_LEAVE, "a vault id"))
-        .and_then(|id| parse_id(id, "vault"))
+        .and_then(VaultId::parse)
 }
 
 #[cfg(test)]
@@ -73,9 +79,14 @@ mod tests {
     fn join_payloads_are_parsed_leniently() {
         let id = "0190f000-0000-7000-8000-000000000001";
         let parse = |payload: Value| parse_join(Ok::<_, String>(payload));
-        assert_eq!(parse(Value::String(id.into())).unwrap(), (id.into(), None));
+        let vault = VaultId::parse(id).unwrap();
+        assert_eq!(
+            parse(Value::String(id.into())).unwrap(),
+            (vault.clone(), None)
+        );
         let object = serde_json::json!({"vaultId": id, "since": 4});
-        assert_eq!(parse(object).unwrap(), (id.into(), Some(4)));
+        let since = Since::parse(4).unwrap();
+        assert_eq!(parse(object).unwrap(), (vault, Some(since)));
         for bad in [
             serde_json::json!(5),
             serde_json::json!({"since": 1}),

@@ -8,6 +8,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, TryData};
 use syncscript_protocol::{Joined, signals, vault_room};
 
+use crate::domain::Since;
 use crate::error::AppError;
 use crate::fanout::names::{joining_room, watched_or_joining, watcher_room};
 use crate::permissions;
@@ -82,7 +83,7 @@ async fn join_vault<A: Adapter>(
     // from here on takes the socket out of it, and the catch-up stops.
     let joining = joining_room(&vault_id);
     socket.join(joining.clone());
-    let joined = checked_join(socket, state, &vault_id, &user_id, since).await;
+    let joined = checked_join(socket, state, &vault_id, &user_id, since.map(Since::get)).await;
     socket.leave(joining);
     joined
 }

@@ -22,7 +22,9 @@ pub async fn leave<A: Adapter>(command: Command<A>, TryData(payload): TryData<Va
                 watcher_room(&vault_id, &command.user().id, &socket_id),
             ]);
             command.me.watched.remove(&vault_id);
-            let left = Left { vault_id };
+            let left = Left {
+                vault_id: vault_id.to_string(),
+            };
             emit(&command.socket, signals::VAULT_LEFT, &left);
             command.state.fanout.request_presence(left.vault_id.clone());
             command.ok(&left);

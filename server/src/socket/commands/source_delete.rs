@@ -5,7 +5,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::TryData;
 use syncscript_protocol::{DeleteAck, DeleteSourceCommand, commands};
 
-use crate::error::parse_id;
+use crate::domain::SourceId;
 use crate::idempotency::{self, Key, Operation};
 use crate::socket::command::Command;
 use crate::sources;
@@ -18,15 +18,13 @@ pub async fn source_delete<A: Adapter>(command: Command<A>, TryData(payload): Tr
             "{sourceId}",
             payload,
             |state, user, command: DeleteSourceCommand| async move {
-                let id = command.source_id;
-                let target = parse_id(&id, "source")?;
+                let id = SourceId::parse(&command.source_id)?;
                 let key = Key::op_id(command.op_id.as_deref());
                 let operation = Operation::SourceDelete;
-                let answer =
-                    idempotency::run(&state, key, &user, operation, &target, &(), |claim| {
-                        sources::delete_source(&state, &user, &id, claim)
-                    })
-                    .await?;
+                let answer = idempotency::run(&state, key, &user, operation, &id, &(), |claim| {
+                    sources::delete_source(&state, &user, &id, claim)
+                })
+                .await?;
                 Ok(DeleteAck {
                     source_id: answer.value,
                 })

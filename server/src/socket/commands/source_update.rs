@@ -5,10 +5,10 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::TryData;
 use syncscript_protocol::{SourceAck, UpdateSourceCommand, UpdateSourceRequest, commands};
 
-use crate::error::parse_id;
+use crate::domain::SourceId;
 use crate::idempotency::{self, Key, Operation};
 use crate::socket::command::Command;
-use crate::sources;
+use crate::sources::{self, SourceChanges};
 
 /// `source:update`: as `PATCH /api/sources/{id}`.
 pub async fn source_update<A: Adapter>(command: Command<A>, TryData(payload): TryData<Value>) {
@@ -22,13 +22,13 @@ pub async fn source_update<A: Adapter>(command: Command<A>, TryData(payload): Tr
                     title: command.title,
                     file_url: command.file_url,
                 };
-                let id = command.source_id;
-                let target = parse_id(&id, "source")?;
+                let id = SourceId::parse(&command.source_id)?;
+                let changes = SourceChanges::parse(&input)?;
                 let key = Key::op_id(command.op_id.as_deref());
                 let operation = Operation::SourceUpdate;
                 let answer =
-                    idempotency::run(&state, key, &user, operation, &target, &input, |claim| {
-                        sources::update_source(&state, &user, &id, &input, claim)
+                    idempotency::run(&state, key, &user, operation, &id, &input, |claim| {
+                        sources::update_source(&state, &user, &id, &changes, claim)
                     })
                     .await?;
                 Ok(SourceAck {

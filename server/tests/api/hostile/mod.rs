@@ -113,7 +113,7 @@ async fn world_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Wo
     let vault = team.vault.id.clone();
     let source = app.create_source(&team.owner, &vault, "Existing").await.id;
     let mut doomed = Vec::new();
-    for index in 0..4 {
+    for index in 0..5 {
         let title = format!("Doomed {index}");
         doomed.push(app.create_source(&team.owner, &vault, &title).await.id);
     }

@@ -85,6 +85,15 @@ pub(super) fn bad_request_saying(part: &'static str) -> Expect {
     }
 }
 
+/// A 400 with exactly `message` (no parser position in it).
+pub(super) fn bad_request_exactly(message: &str) -> Expect {
+    Expect::Refused {
+        status: 400,
+        code: "BAD_REQUEST",
+        message: Msg::Exact(message.to_owned()),
+    }
+}
+
 pub(super) fn invalid(field: &'static str) -> Expect {
     Expect::Refused {
         status: 422,
@@ -287,7 +296,9 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
     let retried = w.retried_body.to_string();
     vec![
         // Wrong types and shapes.
-        post("name is null", vaults, r#"{"name": null}"#).answers(bad_request()),
+        post("name is null", vaults, r#"{"name": null}"#).answers(bad_request_exactly(
+            "invalid request body: invalid type: null, expected a string",
+        )),
         post("name is an array", vaults, r#"{"name": ["Reading"]}"#).answers(bad_request()),
         post("name is an object", vaults, r#"{"name": {"text": "R"}}"#).answers(bad_request()),
         post("name is a boolean", vaults, r#"{"name": true}"#).answers(bad_request()),
@@ -295,7 +306,8 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
         post("body is a string", vaults, r#""name""#).answers(bad_request()),
         post("body is null", vaults, "null").answers(bad_request()),
         post("body is empty", vaults, "").answers(bad_request()),
-        post("trailing garbage", vaults, r#"{"name": "R"} x"#).answers(bad_request()),
+        post("trailing garbage", vaults, r#"{"name": "R"} x"#)
+            .answers(bad_request_exactly("invalid JSON: trailing characters")),
         post("trailing comma", vaults, r#"{"name": "R",}"#).answers(bad_request()),
         post("single quotes", vaults, "{'name': 'R'}").answers(bad_request()),
         post("fileUrl is a number", &sources, r#"{"title": "T", "fileUrl": 12}"#)
@@ -642,13 +654,17 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
         // Duplicate keys: a 400, the server never picks one (docs/protocol.md,
         // Conventions).
         post("a repeated name", vaults, r#"{"name": "A", "name": "B"}"#)
-            .answers(bad_request_saying("duplicate field `name`")),
+            .answers(bad_request_exactly(
+                "invalid request body: duplicate field `name`",
+            )),
         post(
             "a repeated title",
             &sources,
             &format!(r#"{{"title": "A", "fileUrl": "{FILE_URL}", "title": "B"}}"#),
         )
-        .answers(bad_request_saying("duplicate field `title`")),
+        .answers(bad_request_exactly(
+            "invalid request body: duplicate field `title`",
+        )),
         post(
             "a repeated login email",
             "/api/auth/login",
@@ -658,7 +674,9 @@ pub(super) fn rest_cases(w: &World) -> Vec<RestCase> {
             ),
         )
         .by(Auth::Nobody)
-        .answers(bad_request_saying("duplicate field `email`")),
+        .answers(bad_request_exactly(
+            "invalid request body: duplicate field `email`",
+        )),
         post(
             "a repeated unknown field is ignored",
             vaults,

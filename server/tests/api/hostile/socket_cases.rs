@@ -137,6 +137,26 @@ pub(super) fn socket_cases(w: &World) -> Vec<SocketCase> {
             json!(["x"]),
             shape("source:create"),
         ),
+        // An array is not an object, even one whose items are the fields in
+        // their order (serde would fill the struct from it).
+        command(
+            "create with the fields as an array",
+            "source:create",
+            json!([v, "positional", FILE_URL]),
+            shape("source:create"),
+        ),
+        command(
+            "update with the fields as an array",
+            "source:update",
+            json!([s, "positional"]),
+            shape("source:update"),
+        ),
+        command(
+            "delete with the id in an array",
+            "source:delete",
+            json!([w.doomed[4]]),
+            shape("source:delete"),
+        ),
         command(
             "create with null",
             "source:create",
