@@ -9,6 +9,7 @@ use syncscript_client::{ClientError, IdempotencyKey};
 use syncscript_protocol::{ErrorCode, ErrorDetail, Role, VaultSummary};
 
 use crate::action::{Action, Command, Effect, NetEvent, OpenedVault};
+use crate::screens::form::{self, SourceForm};
 use crate::state::{Applied, Ended, VaultState};
 
 /// How long buffered events may wait for a missing seq before rejoining.
@@ -50,27 +51,6 @@ pub enum Screen {
     Picker,
     /// The open vault.
     Vault,
-}
-
-/// Which field of the source form has the cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    Title,
-    Url,
-}
-
-/// The add/edit form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceForm {
-    /// The source being edited; `None` when adding.
-    pub source_id: Option<String>,
-    pub title: String,
-    pub file_url: String,
-    pub focus: Field,
-    /// The server's answer to the last submission, when it refused it.
-    pub error: Option<String>,
-    /// Submitted, waiting for the ack.
-    pub sending: bool,
 }
 
 /// What the keyboard is currently driving.
@@ -157,17 +137,6 @@ impl App {
             notice: None,
             should_quit: false,
             unanswered: None,
-        }
-    }
-
-    /// `command`, with the `opId` of the unanswered command when it asks
-    /// for the same change (a person trying again after "no answer").
-    fn retry_safe(&self, command: Command) -> Command {
-        match &self.unanswered {
-            Some(previous) if previous.same_change(&command) => {
-                command.with_op_id(previous.op_id().clone())
-            }
-            _ => command,
         }
     }
 
@@ -587,8 +556,7 @@ impl App {
                     Mode::Form(form)
                         if form_waiting && !matches!(command, Command::Delete { .. }) =>
                     {
-                        form.sending = false;
-                        form.error = Some(text.clone());
+                        form.fail(text.clone());
                     }
                     _ => {}
                 }
@@ -614,7 +582,17 @@ impl App {
                 self.on_filter_key(key);
                 Vec::new()
             }
-            Mode::Form(form) => self.on_form_key(form, key),
+            Mode::Form(mut form) => match form.on_key(key) {
+                form::Outcome::Stay => {
+                    self.mode = Mode::Form(form);
+                    Vec::new()
+                }
+                form::Outcome::Close => {
+                    self.mode = Mode::Normal;
+                    Vec::new()
+                }
+                form::Outcome::Submit => self.submit_form(form),
+            },
             Mode::ConfirmDelete { source_id, title } => match key.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
                     self.mode = Mode::Normal;
@@ -622,11 +600,14 @@ impl App {
                         return Vec::new();
                     }
                     self.info(format!("Deleting “{title}”…"));
-                    let command = self.retry_safe(Command::Delete {
-                        source_id,
-                        title,
-                        op_id: IdempotencyKey::generate(),
-                    });
+                    let command = retry_safe(
+                        self.unanswered.as_ref(),
+                        Command::Delete {
+                            source_id,
+                            title,
+                            op_id: IdempotencyKey::generate(),
+                        },
+                    );
                     vec![Effect::Send(command)]
                 }
                 _ => {
@@ -793,14 +774,7 @@ impl App {
                 if let Some(why) = self.write_refusal("add sources") {
                     self.error(why);
                 } else {
-                    self.mode = Mode::Form(SourceForm {
-                        source_id: None,
-                        title: String::new(),
-                        file_url: String::new(),
-                        focus: Field::Title,
-                        error: None,
-                        sending: false,
-                    });
+                    self.mode = Mode::Form(SourceForm::add());
                 }
                 Vec::new()
             }
@@ -808,14 +782,7 @@ impl App {
                 if let Some(why) = self.write_refusal("edit sources") {
                     self.error(why);
                 } else if let Some((source_id, title, file_url)) = self.selected_row() {
-                    self.mode = Mode::Form(SourceForm {
-                        source_id: Some(source_id),
-                        title,
-                        file_url,
-                        focus: Field::Title,
-                        error: None,
-                        sending: false,
-                    });
+                    self.mode = Mode::Form(SourceForm::edit(source_id, title, file_url));
                 } else {
                     self.info("Nothing to edit: select a source first");
                 }
@@ -881,67 +848,27 @@ impl App {
         }
     }
 
-    fn on_form_key(&mut self, mut form: SourceForm, key: KeyEvent) -> Vec<Effect> {
-        if form.sending {
-            if key.code == KeyCode::Esc {
-                self.mode = Mode::Normal;
-            }
-            return Vec::new();
-        }
-        let field = match form.focus {
-            Field::Title => &mut form.title,
-            Field::Url => &mut form.file_url,
-        };
-        match key.code {
-            KeyCode::Esc => {
-                self.mode = Mode::Normal;
-                return Vec::new();
-            }
-            KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
-                form.focus = match form.focus {
-                    Field::Title => Field::Url,
-                    Field::Url => Field::Title,
-                };
-            }
-            KeyCode::Backspace => {
-                field.pop();
-            }
-            KeyCode::Char(c) => field.push(c),
-            KeyCode::Enter => return self.submit_form(form),
-            _ => {}
-        }
-        self.mode = Mode::Form(form);
-        Vec::new()
-    }
-
     fn submit_form(&mut self, mut form: SourceForm) -> Vec<Effect> {
         let Some(vault) = &self.vault else {
             return Vec::new();
         };
-        if self.connection != Connection::Connected {
-            form.error = Some("Not connected: try again when the connection is back".into());
-            self.mode = Mode::Form(form);
-            return Vec::new();
-        }
-        let command = match &form.source_id {
-            None => Command::Create {
-                vault_id: vault.vault_id.clone(),
-                title: form.title.clone(),
-                file_url: form.file_url.clone(),
-                op_id: IdempotencyKey::generate(),
-            },
-            Some(source_id) => Command::Update {
-                source_id: source_id.clone(),
-                title: form.title.clone(),
-                file_url: form.file_url.clone(),
-                op_id: IdempotencyKey::generate(),
-            },
-        };
-        let command = self.retry_safe(command);
-        form.sending = true;
-        form.error = None;
+        let command = form.submit(&vault.vault_id, self.connection == Connection::Connected);
         self.mode = Mode::Form(form);
-        vec![Effect::Send(command)]
+        command
+            .map(|command| Effect::Send(retry_safe(self.unanswered.as_ref(), command)))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// `command`, with the `opId` of the `unanswered` command when it asks for
+/// the same change (a person trying again after "no answer").
+fn retry_safe(unanswered: Option<&Command>, command: Command) -> Command {
+    match unanswered {
+        Some(previous) if previous.same_change(&command) => {
+            command.with_op_id(previous.op_id().clone())
+        }
+        _ => command,
     }
 }
 

@@ -9,7 +9,9 @@
 
 pub mod action;
 pub mod app;
+pub mod draw;
 pub mod net;
+pub mod screens;
 pub mod session;
 pub mod state;
 pub mod ui;

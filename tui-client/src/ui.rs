@@ -1,22 +1,20 @@
 //! Rendering: a pure function from [`App`] to a frame. Nothing here reads
 //! the clock or the network; relative times are computed from `app.now`.
 
-use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, BorderType, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, BorderType, Cell, Paragraph, Row, Table, TableState, Wrap};
 use syncscript_protocol::Role;
 
-use crate::app::{App, Connection, Field, HIGHLIGHT, Mode, Screen, SourceForm};
+use crate::app::{App, Connection, HIGHLIGHT, Mode, Screen};
+use crate::draw::{ACCENT, DIM, Hint, ago, ago_rfc3339, key_hints, popup, role_style};
+use crate::screens::form;
 use crate::state::{SourceRow, VaultState};
 
 /// Width from which the selected source's details get their own panel.
 const WIDE: u16 = 120;
-
-const ACCENT: Color = Color::Cyan;
-const DIM: Style = Style::new().fg(Color::DarkGray);
 
 /// Draws the whole screen for `app`.
 pub fn render(frame: &mut Frame, app: &App) {
@@ -42,12 +40,12 @@ pub fn render(frame: &mut Frame, app: &App) {
     render_footer(frame, app, footer);
     match &app.mode {
         Mode::Help => render_help(frame, app, area),
-        Mode::Form(form) => render_form(frame, form, area),
+        Mode::Form(form) => form.render(frame, area),
         Mode::ConfirmDelete { title, .. } => render_confirm(frame, title, area),
         Mode::Normal | Mode::Filter => {}
     }
     if let Some(notice) = &app.notice {
-        render_popup(
+        popup(
             frame,
             area,
             &notice.title,
@@ -58,32 +56,6 @@ pub fn render(frame: &mut Frame, app: &App) {
             ]),
             Color::Red,
         );
-    }
-}
-
-/// "5s ago", "3m ago", "2h ago", "4d ago" from `now`.
-pub fn ago(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
-    let seconds = (now - then).num_seconds().max(0);
-    match seconds {
-        0..60 => format!("{seconds}s ago"),
-        60..3600 => format!("{}m ago", seconds / 60),
-        3600..86400 => format!("{}h ago", seconds / 3600),
-        _ => format!("{}d ago", seconds / 86400),
-    }
-}
-
-fn ago_rfc3339(now: DateTime<Utc>, timestamp: &str) -> String {
-    DateTime::parse_from_rfc3339(timestamp).map_or_else(
-        |_| timestamp.to_owned(),
-        |then| ago(now, then.with_timezone(&Utc)),
-    )
-}
-
-fn role_style(role: Role) -> Style {
-    match role {
-        Role::Owner => Style::new().fg(Color::Magenta),
-        Role::Contributor => Style::new().fg(Color::Green),
-        Role::Viewer => Style::new().fg(Color::Yellow),
     }
 }
 
@@ -459,34 +431,10 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// One key of the footer: enabled, or shown but struck out.
-fn key_hint(key: &str, label: &str, enabled: bool) -> Vec<Span<'static>> {
-    if enabled {
-        vec![
-            Span::from(" "),
-            Span::styled(key.to_owned(), Style::new().fg(Color::Black).bg(ACCENT)),
-            Span::from(format!(" {label}")),
-        ]
-    } else {
-        let off = Style::new()
-            .fg(Color::DarkGray)
-            .add_modifier(Modifier::CROSSED_OUT);
-        vec![
-            Span::from(" "),
-            Span::styled(key.to_owned(), off),
-            Span::styled(format!(" {label}"), off),
-        ]
-    }
-}
-
 fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
-    let hints: Vec<(&str, &str, bool)> = match (&app.mode, app.screen) {
+    let hints: Vec<Hint> = match (&app.mode, app.screen) {
         (Mode::Filter, _) => vec![("⏎", "keep filter", true), ("Esc", "clear", true)],
-        (Mode::Form(_), _) => vec![
-            ("Tab", "next field", true),
-            ("⏎", "save", true),
-            ("Esc", "cancel", true),
-        ],
+        (Mode::Form(_), _) => form::HINTS.to_vec(),
         (Mode::ConfirmDelete { .. }, _) => vec![("y", "delete", true), ("n", "keep", true)],
         (Mode::Help, _) => vec![("any key", "close help", true)],
         (Mode::Normal, Screen::Picker) => vec![
@@ -510,49 +458,11 @@ fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
             ]
         }
     };
-    let mut spans: Vec<Span> = hints
-        .into_iter()
-        .flat_map(|(key, label, enabled)| key_hint(key, label, enabled))
-        .collect();
+    let mut spans = key_hints(&hints);
     if app.screen == Screen::Vault && app.mode == Mode::Normal && app.role() == Some(Role::Viewer) {
         spans.push("  read-only".fg(Color::Yellow));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// A centred rectangle of at most `width`×`height` inside `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    }
-}
-
-fn render_popup(frame: &mut Frame, area: Rect, title: &str, text: Text, color: Color) {
-    let width = (area.width * 3 / 4).clamp(40.min(area.width), 90);
-    // Borders plus the wrapped text.
-    let inner = width.saturating_sub(4).max(1) as usize;
-    let lines: usize = text
-        .lines
-        .iter()
-        .map(|line| line.width().div_ceil(inner).max(1))
-        .sum();
-    let popup = centered(area, width, lines as u16 + 2);
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .border_type(BorderType::Rounded)
-                .border_style(Style::new().fg(color))
-                .title(format!(" {title} ").bold())
-                .padding(ratatui::widgets::Padding::horizontal(1)),
-        ),
-        popup,
-    );
 }
 
 fn render_help(frame: &mut Frame, app: &App, area: Rect) {
@@ -586,46 +496,11 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
                 .fg(Color::Yellow),
         ));
     }
-    render_popup(frame, area, "Help", Text::from(lines), ACCENT);
-}
-
-fn render_form(frame: &mut Frame, form: &SourceForm, area: Rect) {
-    let title = if form.source_id.is_some() {
-        "Edit source"
-    } else {
-        "Add source"
-    };
-    let field = |label: &'static str, value: &str, focused: bool| {
-        let label = Span::styled(
-            format!("{label:>6} "),
-            Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
-        );
-        let value = if focused {
-            Span::from(format!("{value}▏")).underlined()
-        } else {
-            Span::from(value.to_owned())
-        };
-        Line::from(vec![label, value])
-    };
-    let mut lines = vec![
-        field("Title", &form.title, form.focus == Field::Title),
-        field("URL", &form.file_url, form.focus == Field::Url),
-        Line::default(),
-    ];
-    if form.sending {
-        lines.push(Line::from("Sending…".fg(Color::Yellow)));
-    } else if let Some(error) = &form.error {
-        lines.push(Line::from(error.clone().fg(Color::Red)));
-    } else {
-        lines.push(Line::from(
-            "Tab: next field · Enter: save · Esc: cancel".fg(Color::DarkGray),
-        ));
-    }
-    render_popup(frame, area, title, Text::from(lines), ACCENT);
+    popup(frame, area, "Help", Text::from(lines), ACCENT);
 }
 
 fn render_confirm(frame: &mut Frame, title: &str, area: Rect) {
-    render_popup(
+    popup(
         frame,
         area,
         "Delete source",
@@ -654,22 +529,4 @@ pub fn render_to_string(app: &App, width: u16, height: u16) -> String {
         match never {}
     }
     terminal.backend().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_times_pick_the_largest_unit() {
-        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let before = |seconds: i64| now - chrono::Duration::seconds(seconds);
-        assert_eq!(ago(now, before(5)), "5s ago");
-        assert_eq!(ago(now, before(185)), "3m ago");
-        assert_eq!(ago(now, before(7300)), "2h ago");
-        assert_eq!(ago(now, before(3 * 86400)), "3d ago");
-        assert_eq!(ago(now, now + chrono::Duration::seconds(5)), "0s ago");
-    }
 }
