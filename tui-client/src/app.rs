@@ -5,10 +5,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use syncscript_client::{ClientError, IdempotencyKey};
+use syncscript_client::ClientError;
 use syncscript_protocol::{ErrorCode, ErrorDetail, Role, VaultSummary};
 
 use crate::action::{Action, Command, Effect, NetEvent, OpenedVault};
+use crate::screens::confirm::ConfirmDelete;
 use crate::screens::form::{self, SourceForm};
 use crate::state::{Applied, Ended, VaultState};
 
@@ -60,10 +61,7 @@ pub enum Mode {
     /// Typing into the table filter.
     Filter,
     Form(SourceForm),
-    ConfirmDelete {
-        source_id: String,
-        title: String,
-    },
+    ConfirmDelete(ConfirmDelete),
     Help,
 }
 
@@ -593,29 +591,19 @@ impl App {
                 }
                 form::Outcome::Submit => self.submit_form(form),
             },
-            Mode::ConfirmDelete { source_id, title } => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
-                    self.mode = Mode::Normal;
-                    if !self.ensure_connected() {
-                        return Vec::new();
-                    }
-                    self.info(format!("Deleting “{title}”…"));
-                    let command = retry_safe(
-                        self.unanswered.as_ref(),
-                        Command::Delete {
-                            source_id,
-                            title,
-                            op_id: IdempotencyKey::generate(),
-                        },
-                    );
-                    vec![Effect::Send(command)]
-                }
-                _ => {
-                    self.mode = Mode::Normal;
+            Mode::ConfirmDelete(confirm) => {
+                self.mode = Mode::Normal;
+                if !confirm.confirms(key) {
                     self.info("Delete cancelled");
-                    Vec::new()
+                    return Vec::new();
                 }
-            },
+                if !self.ensure_connected() {
+                    return Vec::new();
+                }
+                self.info(format!("Deleting “{}”…", confirm.title));
+                let command = retry_safe(self.unanswered.as_ref(), confirm.command());
+                vec![Effect::Send(command)]
+            }
             Mode::Normal => match self.screen {
                 Screen::Picker => self.on_picker_key(key),
                 Screen::Vault => self.on_vault_key(key),
@@ -792,7 +780,7 @@ impl App {
                 if let Some(why) = self.write_refusal("delete sources") {
                     self.error(why);
                 } else if let Some((source_id, title, _)) = self.selected_row() {
-                    self.mode = Mode::ConfirmDelete { source_id, title };
+                    self.mode = Mode::ConfirmDelete(ConfirmDelete { source_id, title });
                 } else {
                     self.info("Nothing to delete: select a source first");
                 }

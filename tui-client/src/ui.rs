@@ -10,7 +10,7 @@ use syncscript_protocol::Role;
 
 use crate::app::{App, Connection, HIGHLIGHT, Mode, Screen};
 use crate::draw::{ACCENT, DIM, Hint, ago, ago_rfc3339, key_hints, popup, role_style};
-use crate::screens::form;
+use crate::screens::{confirm, form, help};
 use crate::state::{SourceRow, VaultState};
 
 /// Width from which the selected source's details get their own panel.
@@ -39,9 +39,9 @@ pub fn render(frame: &mut Frame, app: &App) {
     render_status(frame, app, status);
     render_footer(frame, app, footer);
     match &app.mode {
-        Mode::Help => render_help(frame, app, area),
+        Mode::Help => help::render(frame, area, app.role() == Some(Role::Viewer)),
         Mode::Form(form) => form.render(frame, area),
-        Mode::ConfirmDelete { title, .. } => render_confirm(frame, title, area),
+        Mode::ConfirmDelete(confirm) => confirm.render(frame, area),
         Mode::Normal | Mode::Filter => {}
     }
     if let Some(notice) = &app.notice {
@@ -435,8 +435,8 @@ fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
     let hints: Vec<Hint> = match (&app.mode, app.screen) {
         (Mode::Filter, _) => vec![("⏎", "keep filter", true), ("Esc", "clear", true)],
         (Mode::Form(_), _) => form::HINTS.to_vec(),
-        (Mode::ConfirmDelete { .. }, _) => vec![("y", "delete", true), ("n", "keep", true)],
-        (Mode::Help, _) => vec![("any key", "close help", true)],
+        (Mode::ConfirmDelete(_), _) => confirm::HINTS.to_vec(),
+        (Mode::Help, _) => help::HINTS.to_vec(),
         (Mode::Normal, Screen::Picker) => vec![
             ("↑↓", "move", true),
             ("⏎", "open", true),
@@ -463,59 +463,6 @@ fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
         spans.push("  read-only".fg(Color::Yellow));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-fn render_help(frame: &mut Frame, app: &App, area: Rect) {
-    let key = |k: &'static str, what: &'static str| {
-        Line::from(vec![
-            Span::styled(format!("{k:>8}  "), Style::new().fg(ACCENT).bold()),
-            Span::from(what),
-        ])
-    };
-    let mut lines = vec![
-        key("↑↓ j k", "move the selection (PgUp/PgDn, g/G: jump)"),
-        key("a", "add a source (title and URL)"),
-        key("e", "edit the selected source"),
-        key("d", "delete the selected source (asks first)"),
-        key("/", "filter the table by title or URL"),
-        key("r", "reload the vault from the server"),
-        key("v", "switch to another vault"),
-        key("?", "this help"),
-        key("q Ctrl-C", "quit"),
-        Line::default(),
-        Line::from(
-            "Changes from others appear live; rows that just changed are highlighted. \
-             After a lost connection the client reconnects and catches up by itself.",
-        ),
-    ];
-    if app.role() == Some(Role::Viewer) {
-        lines.push(Line::default());
-        lines.push(Line::from(
-            "You are a viewer here: adding, editing and deleting need the contributor or \
-             owner role."
-                .fg(Color::Yellow),
-        ));
-    }
-    popup(frame, area, "Help", Text::from(lines), ACCENT);
-}
-
-fn render_confirm(frame: &mut Frame, title: &str, area: Rect) {
-    popup(
-        frame,
-        area,
-        "Delete source",
-        Text::from(vec![
-            Line::from(format!("Delete “{title}” for every member of this vault?")),
-            Line::default(),
-            Line::from(vec![
-                " y ".fg(Color::Black).bg(Color::Red),
-                " delete   ".into(),
-                " n ".fg(Color::Black).bg(ACCENT),
-                " keep".into(),
-            ]),
-        ]),
-        Color::Red,
-    );
 }
 
 /// Draws `app` on a `TestBackend`-style buffer of any size; used by tests.

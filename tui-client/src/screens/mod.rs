@@ -2,4 +2,6 @@
 //! keys it is given into what it asks of the [`crate::app::App`], and draws
 //! itself.
 
+pub mod confirm;
 pub mod form;
+pub mod help;
