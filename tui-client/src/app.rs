@@ -6,11 +6,12 @@
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use syncscript_client::ClientError;
-use syncscript_protocol::{ErrorCode, ErrorDetail, Role, VaultSummary};
+use syncscript_protocol::{ErrorCode, ErrorDetail, Role};
 
 use crate::action::{Action, Command, Effect, NetEvent, OpenedVault};
 use crate::screens::confirm::ConfirmDelete;
 use crate::screens::form::{self, SourceForm};
+use crate::screens::picker::{self, Picker};
 use crate::state::{Applied, Ended, VaultState};
 
 /// How long buffered events may wait for a missing seq before rejoining.
@@ -90,9 +91,8 @@ pub struct App {
     /// When the last vault event arrived.
     pub last_event_at: Option<DateTime<Utc>>,
     pub screen: Screen,
-    /// The user's vaults, once loaded.
-    pub vaults: Option<Vec<VaultSummary>>,
-    pub picker_index: usize,
+    /// The vault chooser.
+    pub picker: Picker,
     /// The vault being loaded, if any.
     pub opening: Option<String>,
     pub vault: Option<VaultState>,
@@ -122,8 +122,7 @@ impl App {
             connection: Connection::Connecting,
             last_event_at: None,
             screen: Screen::Picker,
-            vaults: None,
-            picker_index: 0,
+            picker: Picker::default(),
             opening: None,
             vault: None,
             joined: false,
@@ -411,8 +410,7 @@ impl App {
                 Vec::new()
             }
             NetEvent::VaultsLoaded(Ok(vaults)) => {
-                self.picker_index = self.picker_index.min(vaults.len().saturating_sub(1));
-                self.vaults = Some(vaults);
+                self.picker.loaded(vaults);
                 Vec::new()
             }
             NetEvent::VaultsLoaded(Err(error)) => {
@@ -612,61 +610,48 @@ impl App {
     }
 
     fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let count = self.vaults.as_ref().map_or(0, Vec::len);
-        match key.code {
-            KeyCode::Char('q') => {
+        match self.picker.on_key(key) {
+            picker::Outcome::Stay => Vec::new(),
+            picker::Outcome::Quit => {
                 self.should_quit = true;
                 vec![Effect::Quit]
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.picker_index = self.picker_index.saturating_sub(1);
-                Vec::new()
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.picker_index = (self.picker_index + 1).min(count.saturating_sub(1));
-                Vec::new()
-            }
-            KeyCode::Char('r') => vec![Effect::LoadVaults],
-            KeyCode::Char('?') => {
+            picker::Outcome::Reload => vec![Effect::LoadVaults],
+            picker::Outcome::Help => {
                 self.mode = Mode::Help;
                 Vec::new()
             }
-            KeyCode::Esc if self.vault.is_some() => {
-                self.screen = Screen::Vault;
+            picker::Outcome::Back => {
+                if self.vault.is_some() {
+                    self.screen = Screen::Vault;
+                }
                 Vec::new()
             }
-            KeyCode::Enter => {
-                let Some(chosen) = self
-                    .vaults
-                    .as_ref()
-                    .and_then(|vaults| vaults.get(self.picker_index))
-                else {
-                    return Vec::new();
-                };
-                let vault_id = chosen.id.clone();
-                if self.is_open_vault(&vault_id)
-                    && self.vault.as_ref().is_some_and(|v| v.ended.is_none())
-                {
-                    self.screen = Screen::Vault;
-                    return Vec::new();
-                }
-                let mut effects = Vec::new();
-                // Also while disconnected: the session must stop rejoining it.
-                if let Some(old) = self.vault.take()
-                    && old.ended.is_none()
-                {
-                    effects.push(Effect::Leave {
-                        vault_id: old.vault_id,
-                    });
-                }
-                self.joined = false;
-                self.opening = Some(vault_id.clone());
-                self.screen = Screen::Vault;
-                effects.push(Effect::OpenVault { vault_id });
-                effects
-            }
-            _ => Vec::new(),
+            picker::Outcome::Open { vault_id } => self.open(vault_id),
         }
+    }
+
+    /// Shows the vault `vault_id`: the open one as it is, another one by
+    /// leaving the open one and loading it.
+    fn open(&mut self, vault_id: String) -> Vec<Effect> {
+        if self.is_open_vault(&vault_id) && self.vault.as_ref().is_some_and(|v| v.ended.is_none()) {
+            self.screen = Screen::Vault;
+            return Vec::new();
+        }
+        let mut effects = Vec::new();
+        // Also while disconnected: the session must stop rejoining it.
+        if let Some(old) = self.vault.take()
+            && old.ended.is_none()
+        {
+            effects.push(Effect::Leave {
+                vault_id: old.vault_id,
+            });
+        }
+        self.joined = false;
+        self.opening = Some(vault_id.clone());
+        self.screen = Screen::Vault;
+        effects.push(Effect::OpenVault { vault_id });
+        effects
     }
 
     /// Why a mutation key does nothing here, if it does nothing.
@@ -788,11 +773,8 @@ impl App {
             }
             KeyCode::Char('v') => {
                 self.screen = Screen::Picker;
-                if let Some(vault) = &self.vault
-                    && let Some(vaults) = &self.vaults
-                    && let Some(index) = vaults.iter().position(|v| v.id == vault.vault_id)
-                {
-                    self.picker_index = index;
+                if let Some(vault) = &self.vault {
+                    self.picker.point_at(&vault.vault_id);
                 }
                 vec![Effect::LoadVaults]
             }

@@ -10,7 +10,7 @@ use syncscript_protocol::Role;
 
 use crate::app::{App, Connection, HIGHLIGHT, Mode, Screen};
 use crate::draw::{ACCENT, DIM, Hint, ago, ago_rfc3339, key_hints, popup, role_style};
-use crate::screens::{confirm, form, help};
+use crate::screens::{confirm, form, help, picker};
 use crate::state::{SourceRow, VaultState};
 
 /// Width from which the selected source's details get their own panel.
@@ -34,7 +34,10 @@ pub fn render(frame: &mut Frame, app: &App) {
             render_vault(frame, app, vault, body);
         }
         (Screen::Vault, _) => render_loading(frame, app, body),
-        (Screen::Picker, _) => render_picker(frame, app, body),
+        (Screen::Picker, _) => {
+            let open = app.vault.as_ref().map(|vault| vault.vault_id.as_str());
+            app.picker.render(frame, body, open);
+        }
     }
     render_status(frame, app, status);
     render_footer(frame, app, footer);
@@ -148,71 +151,6 @@ fn render_loading(frame: &mut Frame, app: &App, area: Rect) {
             .block(Block::bordered().border_type(BorderType::Rounded)),
         area,
     );
-}
-
-fn render_picker(frame: &mut Frame, app: &App, area: Rect) {
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .title(" Your vaults ".bold());
-    let Some(vaults) = &app.vaults else {
-        frame.render_widget(
-            Paragraph::new("Loading your vaults…")
-                .alignment(Alignment::Center)
-                .block(block),
-            area,
-        );
-        return;
-    };
-    if vaults.is_empty() {
-        frame.render_widget(
-            Paragraph::new(
-                "You are not a member of any vault yet.\n\
-                 Create one with `syncscript-cli vault create NAME`.",
-            )
-            .alignment(Alignment::Center)
-            .block(block),
-            area,
-        );
-        return;
-    }
-    let open = app.vault.as_ref().map(|vault| vault.vault_id.as_str());
-    let wide = area.width >= 100;
-    let rows: Vec<Row> = vaults
-        .iter()
-        .map(|vault| {
-            let mut name = vec![Span::from(vault.name.clone()).bold()];
-            if open == Some(vault.id.as_str()) {
-                name.push(" (open)".fg(Color::DarkGray));
-            }
-            let mut cells = vec![
-                Cell::from(Line::from(name)),
-                Cell::from(Span::styled(vault.role.as_str(), role_style(vault.role))),
-                Cell::from(format!("{:>6}", vault.seq)),
-            ];
-            if wide {
-                cells.push(Cell::from(vault.id.clone().fg(Color::DarkGray)));
-            }
-            Row::new(cells)
-        })
-        .collect();
-    let mut widths = vec![
-        Constraint::Fill(1),
-        Constraint::Length(11),
-        Constraint::Length(6),
-    ];
-    let mut header = vec!["Vault", "Your role", "   Seq"];
-    if wide {
-        widths.push(Constraint::Length(36));
-        header.push("Id");
-    }
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(Style::new().bold().fg(ACCENT)))
-        .block(block)
-        .column_spacing(2)
-        .highlight_symbol("▶ ")
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state = TableState::default().with_selected(Some(app.picker_index));
-    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn render_vault(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect) {
@@ -437,13 +375,7 @@ fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
         (Mode::Form(_), _) => form::HINTS.to_vec(),
         (Mode::ConfirmDelete(_), _) => confirm::HINTS.to_vec(),
         (Mode::Help, _) => help::HINTS.to_vec(),
-        (Mode::Normal, Screen::Picker) => vec![
-            ("↑↓", "move", true),
-            ("⏎", "open", true),
-            ("r", "reload", true),
-            ("?", "help", true),
-            ("q", "quit", true),
-        ],
+        (Mode::Normal, Screen::Picker) => picker::HINTS.to_vec(),
         (Mode::Normal, Screen::Vault) => {
             let write = app.can_write() && app.vault.as_ref().is_some_and(|v| v.ended.is_none());
             vec![

@@ -5,3 +5,4 @@
 pub mod confirm;
 pub mod form;
 pub mod help;
+pub mod picker;
