@@ -12,14 +12,13 @@ use crate::action::{Action, Command, Effect, NetEvent, OpenedVault};
 use crate::screens::confirm::ConfirmDelete;
 use crate::screens::form::{self, SourceForm};
 use crate::screens::picker::{self, Picker};
+use crate::screens::vault::{self, VaultView};
 use crate::state::{Applied, Ended, VaultState};
 
 /// How long buffered events may wait for a missing seq before rejoining.
 pub const GAP_WAIT: Duration = Duration::seconds(1);
 /// How long a status message stays.
 pub const STATUS_TTL: Duration = Duration::seconds(10);
-/// How long a changed row stays highlighted.
-pub const HIGHLIGHT: Duration = Duration::seconds(3);
 /// Rejoins for the same gap before falling back to a snapshot reload.
 const MAX_GAP_REJOINS: u32 = 2;
 
@@ -59,8 +58,6 @@ pub enum Screen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     Normal,
-    /// Typing into the table filter.
-    Filter,
     Form(SourceForm),
     ConfirmDelete(ConfirmDelete),
     Help,
@@ -101,7 +98,8 @@ pub struct App {
     gap_rejoins: u32,
     /// The selected source, by id (survives re-sorting).
     pub selected: Option<String>,
-    pub filter: String,
+    /// The vault view (its filter).
+    pub view: VaultView,
     pub mode: Mode,
     pub status: Option<Status>,
     pub notice: Option<Notice>,
@@ -128,7 +126,7 @@ impl App {
             joined: false,
             gap_rejoins: 0,
             selected: None,
-            filter: String::new(),
+            view: VaultView::default(),
             mode: Mode::Normal,
             status: None,
             notice: None,
@@ -153,35 +151,6 @@ impl App {
         self.vault.as_ref().map(|vault| vault.role)
     }
 
-    /// Whether the user may add, edit and delete sources here.
-    pub fn can_write(&self) -> bool {
-        matches!(self.role(), Some(Role::Owner | Role::Contributor))
-    }
-
-    /// The ids of the rows shown, in order.
-    pub fn visible_ids(&self) -> Vec<String> {
-        self.vault.as_ref().map_or_else(Vec::new, |vault| {
-            vault
-                .filtered_sources(&self.filter)
-                .into_iter()
-                .map(|row| row.source.id.clone())
-                .collect()
-        })
-    }
-
-    /// The index of the selected row among the visible ones.
-    pub fn selected_index(&self) -> Option<usize> {
-        let ids = self.visible_ids();
-        match &self.selected {
-            Some(id) => ids
-                .iter()
-                .position(|other| other == id)
-                .or(if ids.is_empty() { None } else { Some(0) }),
-            None if ids.is_empty() => None,
-            None => Some(0),
-        }
-    }
-
     /// Changes the state for `action` at time `now`; returns what to do.
     pub fn update(&mut self, action: Action, now: DateTime<Utc>) -> Vec<Effect> {
         self.now = now;
@@ -192,7 +161,11 @@ impl App {
             Action::Key(key) => self.on_key(key),
             Action::Net(event) => self.on_net(event),
         };
-        if self.selected_index().is_none() {
+        let shown = self
+            .vault
+            .as_ref()
+            .and_then(|vault| self.view.selected_index(vault, self.selected.as_deref()));
+        if shown.is_none() {
             self.selected = None;
         }
         effects
@@ -384,6 +357,7 @@ impl App {
                     });
                     self.joined = false;
                     self.mode = Mode::Normal;
+                    self.view.filtering = false;
                     self.notice = Some(Notice {
                         title: "Removed from vault".into(),
                         body: format!(
@@ -457,6 +431,7 @@ impl App {
         {
             self.joined = false;
             self.mode = Mode::Normal;
+            self.view.filtering = false;
             self.notice = Some(Notice {
                 title: "Vault deleted".into(),
                 body: format!(
@@ -493,7 +468,7 @@ impl App {
                 self.vault = Some(vault);
                 self.screen = Screen::Vault;
                 self.selected = None;
-                self.filter.clear();
+                self.view = VaultView::default();
                 self.mode = Mode::Normal;
                 self.gap_rejoins = 0;
                 self.join_effect().into_iter().collect()
@@ -574,10 +549,6 @@ impl App {
                 self.mode = Mode::Normal;
                 Vec::new()
             }
-            Mode::Filter => {
-                self.on_filter_key(key);
-                Vec::new()
-            }
             Mode::Form(mut form) => match form.on_key(key) {
                 form::Outcome::Stay => {
                     self.mode = Mode::Form(form);
@@ -654,20 +625,6 @@ impl App {
         effects
     }
 
-    /// Why a mutation key does nothing here, if it does nothing.
-    fn write_refusal(&self, verb: &str) -> Option<String> {
-        let vault = self.vault.as_ref()?;
-        if vault.ended.is_some() {
-            return Some(format!("Cannot {verb}: this vault is no longer available"));
-        }
-        match vault.role {
-            Role::Viewer => Some(format!(
-                "Viewers can't {verb}: ask an owner for the contributor role"
-            )),
-            Role::Owner | Role::Contributor => None,
-        }
-    }
-
     fn ensure_connected(&mut self) -> bool {
         if self.connection == Connection::Connected {
             return true;
@@ -676,146 +633,35 @@ impl App {
         false
     }
 
-    fn selected_row(&self) -> Option<(String, String, String)> {
-        let vault = self.vault.as_ref()?;
-        let ids = self.visible_ids();
-        let id = ids.get(self.selected_index()?)?;
-        let row = vault.source(id)?;
-        Some((
-            row.source.id.clone(),
-            row.source.title.clone(),
-            row.source.file_url.clone(),
-        ))
-    }
-
-    fn move_selection(&mut self, delta: isize) {
-        let ids = self.visible_ids();
-        if ids.is_empty() {
-            return;
-        }
-        let current = self.selected_index().unwrap_or(0) as isize;
-        let last = ids.len() as isize - 1;
-        let next = (current + delta).clamp(0, last) as usize;
-        self.selected = ids.get(next).cloned();
-    }
-
     fn on_vault_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        if self.vault.is_none() {
-            // Still loading: only leaving makes sense.
-            return match key.code {
-                KeyCode::Char('q') => {
-                    self.should_quit = true;
-                    vec![Effect::Quit]
-                }
-                KeyCode::Char('v') => {
-                    self.screen = Screen::Picker;
-                    vec![Effect::LoadVaults]
-                }
-                _ => Vec::new(),
-            };
-        }
-        match key.code {
-            KeyCode::Char('q') => {
+        match self
+            .view
+            .on_key(key, self.vault.as_ref(), &mut self.selected)
+        {
+            vault::Outcome::Stay => {}
+            vault::Outcome::Quit => {
                 self.should_quit = true;
-                vec![Effect::Quit]
+                return vec![Effect::Quit];
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.move_selection(-1);
-                Vec::new()
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.move_selection(1);
-                Vec::new()
-            }
-            KeyCode::PageUp => {
-                self.move_selection(-10);
-                Vec::new()
-            }
-            KeyCode::PageDown => {
-                self.move_selection(10);
-                Vec::new()
-            }
-            KeyCode::Home | KeyCode::Char('g') => {
-                self.move_selection(isize::MIN / 2);
-                Vec::new()
-            }
-            KeyCode::End | KeyCode::Char('G') => {
-                self.move_selection(isize::MAX / 2);
-                Vec::new()
-            }
-            KeyCode::Char('a') => {
-                if let Some(why) = self.write_refusal("add sources") {
-                    self.error(why);
-                } else {
-                    self.mode = Mode::Form(SourceForm::add());
-                }
-                Vec::new()
-            }
-            KeyCode::Char('e') => {
-                if let Some(why) = self.write_refusal("edit sources") {
-                    self.error(why);
-                } else if let Some((source_id, title, file_url)) = self.selected_row() {
-                    self.mode = Mode::Form(SourceForm::edit(source_id, title, file_url));
-                } else {
-                    self.info("Nothing to edit: select a source first");
-                }
-                Vec::new()
-            }
-            KeyCode::Char('d') => {
-                if let Some(why) = self.write_refusal("delete sources") {
-                    self.error(why);
-                } else if let Some((source_id, title, _)) = self.selected_row() {
-                    self.mode = Mode::ConfirmDelete(ConfirmDelete { source_id, title });
-                } else {
-                    self.info("Nothing to delete: select a source first");
-                }
-                Vec::new()
-            }
-            KeyCode::Char('v') => {
+            vault::Outcome::Choose => {
                 self.screen = Screen::Picker;
                 if let Some(vault) = &self.vault {
                     self.picker.point_at(&vault.vault_id);
                 }
-                vec![Effect::LoadVaults]
+                return vec![Effect::LoadVaults];
             }
-            KeyCode::Char('/') => {
-                self.mode = Mode::Filter;
-                Vec::new()
+            vault::Outcome::Help => self.mode = Mode::Help,
+            vault::Outcome::Refresh { vault_id } => {
+                self.info("Refreshing…");
+                return vec![Effect::LoadSnapshot { vault_id }];
             }
-            KeyCode::Char('r') => match &self.vault {
-                Some(vault) if vault.ended.is_none() => {
-                    let vault_id = vault.vault_id.clone();
-                    self.info("Refreshing…");
-                    vec![Effect::LoadSnapshot { vault_id }]
-                }
-                _ => Vec::new(),
-            },
-            KeyCode::Char('?') => {
-                self.mode = Mode::Help;
-                Vec::new()
-            }
-            KeyCode::Esc => {
-                self.filter.clear();
-                self.status = None;
-                Vec::new()
-            }
-            _ => Vec::new(),
+            vault::Outcome::Form(form) => self.mode = Mode::Form(form),
+            vault::Outcome::Confirm(confirm) => self.mode = Mode::ConfirmDelete(confirm),
+            vault::Outcome::Info(text) => self.info(text),
+            vault::Outcome::Error(text) => self.error(text),
+            vault::Outcome::Cleared => self.status = None,
         }
-    }
-
-    fn on_filter_key(&mut self, key: KeyEvent) {
-        match key.code {
-            KeyCode::Enter => self.mode = Mode::Normal,
-            KeyCode::Esc => {
-                self.filter.clear();
-                self.mode = Mode::Normal;
-            }
-            KeyCode::Backspace => {
-                self.filter.pop();
-            }
-            KeyCode::Char(c) => self.filter.push(c),
-            _ => {}
-        }
+        Vec::new()
     }
 
     fn submit_form(&mut self, mut form: SourceForm) -> Vec<Effect> {

@@ -6,3 +6,4 @@ pub mod confirm;
 pub mod form;
 pub mod help;
 pub mod picker;
+pub mod vault;
