@@ -1,5 +1,7 @@
-//! Rendering: a pure function from [`App`] to a frame. Nothing here reads
-//! the clock or the network; relative times are computed from `app.now`.
+//! Rendering: a pure function from [`App`] to a frame. This draws the
+//! frame (header, connection line, status line, footer) and has the screen
+//! shown and the dialog on top draw themselves. Nothing here reads the
+//! clock or the network; relative times are computed from `app.now`.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

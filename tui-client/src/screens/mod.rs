@@ -1,6 +1,7 @@
-//! One component per screen and dialog. Each owns its state, turns the
-//! keys it is given into what it asks of the [`crate::app::App`], and draws
-//! itself.
+//! One component per screen and dialog. Each owns its state (the help has
+//! none; the vault view is given the open vault and its selection, which
+//! the app keeps), turns the keys it is given into what it asks of the
+//! [`crate::app::App`], and draws itself.
 
 pub mod confirm;
 pub mod form;
