@@ -63,8 +63,11 @@ pub enum Screen {
 pub enum Mode {
     /// No dialog: keys go to the screen.
     Normal,
+    /// The source form, adding or editing.
     Form(SourceForm),
+    /// "Delete this source?"
     ConfirmDelete(ConfirmDelete),
+    /// The keys and what they do.
     Help,
 }
 
@@ -209,24 +212,19 @@ impl App {
         if self.notice.take().is_some() {
             return Vec::new();
         }
-        match self.mode.clone() {
-            Mode::Help => {
-                self.mode = Mode::Normal;
-                Vec::new()
-            }
+        // The dialog is taken out while it handles the key; one that stays
+        // open is put back.
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Help => Vec::new(),
             Mode::Form(mut form) => match form.on_key(key) {
                 form::Outcome::Stay => {
                     self.mode = Mode::Form(form);
                     Vec::new()
                 }
-                form::Outcome::Close => {
-                    self.mode = Mode::Normal;
-                    Vec::new()
-                }
+                form::Outcome::Close => Vec::new(),
                 form::Outcome::Submit => self.submit_form(form),
             },
             Mode::ConfirmDelete(confirm) => {
-                self.mode = Mode::Normal;
                 if !confirm.confirms(key) {
                     self.info("Delete cancelled");
                     return Vec::new();
@@ -329,11 +327,12 @@ impl App {
         Vec::new()
     }
 
+    /// Sends `form` to the open vault; the form stays open, waiting for
+    /// the ack or saying why nothing was sent.
     fn submit_form(&mut self, mut form: SourceForm) -> Vec<Effect> {
-        let Some(vault) = &self.vault else {
-            return Vec::new();
-        };
-        let command = form.submit(&vault.vault_id, self.connection == Connection::Connected);
+        let command = self.vault.as_ref().and_then(|vault| {
+            form.submit(&vault.vault_id, self.connection == Connection::Connected)
+        });
         self.mode = Mode::Form(form);
         command
             .map(|command| Effect::Send(retry_safe(self.unanswered.as_ref(), command)))

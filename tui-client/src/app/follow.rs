@@ -181,16 +181,14 @@ impl App {
                     vault.ended = Some(Ended::Removed {
                         reason: removed.reason.clone(),
                     });
-                    self.joined = false;
-                    self.mode = Mode::Normal;
-                    self.view.filtering = false;
-                    self.notice = Some(Notice {
+                    let body = format!(
+                        "You no longer have access to “{}” ({}). Press v to pick another \
+                         vault or q to quit.",
+                        vault.name, removed.reason
+                    );
+                    self.vault_ended(Notice {
                         title: "Removed from vault".into(),
-                        body: format!(
-                            "You no longer have access to “{}” ({}). Press v to pick another \
-                             vault or q to quit.",
-                            vault.name, removed.reason
-                        ),
+                        body,
                     });
                 }
                 Vec::new()
@@ -255,18 +253,25 @@ impl App {
             && let Some(Ended::Deleted { by }) = &vault.ended
             && self.notice.is_none()
         {
-            self.joined = false;
-            self.mode = Mode::Normal;
-            self.view.filtering = false;
-            self.notice = Some(Notice {
+            let body = format!(
+                "{by} deleted “{}”. Press v to pick another vault or q to quit.",
+                vault.name
+            );
+            self.vault_ended(Notice {
                 title: "Vault deleted".into(),
-                body: format!(
-                    "{by} deleted “{}”. Press v to pick another vault or q to quit.",
-                    vault.name
-                ),
+                body,
             });
         }
         Vec::new()
+    }
+
+    /// The open vault ended for this client: it is no longer joined, any
+    /// dialog and the filter typing end, and `notice` says why.
+    fn vault_ended(&mut self, notice: Notice) {
+        self.joined = false;
+        self.mode = Mode::Normal;
+        self.view.filtering = false;
+        self.notice = Some(notice);
     }
 
     fn on_vault_opened(&mut self, result: Result<Box<OpenedVault>, ClientError>) -> Vec<Effect> {
