@@ -1,6 +1,6 @@
 //! The vault view: the open vault's sources (filtered, with the selection
 //! and, when wide, the selected source's details, drawn in `panels` with who
-//! is watching and the activity log); its keys, and its footer.
+//! is watching and the activity log): its keys, its footer and its drawing.
 //!
 //! The view owns its filter. The vault's live copy and the selection are
 //! the app's (network reports change them whatever is on screen); the view
@@ -30,7 +30,7 @@ const WIDE: u16 = 120;
 /// The footer while typing into the filter.
 const FILTER_HINTS: &[Hint] = &[("⏎", "keep filter", true), ("Esc", "clear", true)];
 
-/// The table filter of the vault view.
+/// The vault view's own state: the table filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VaultView {
     /// Rows shown are those whose title or URL contains it.
