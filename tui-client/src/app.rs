@@ -1,24 +1,30 @@
-//! The whole application state and its update function: `update` takes an
-//! [`Action`] and the current time, changes the state and returns the
-//! [`Effect`]s to run. No I/O happens here, so every behaviour (keys, catch-up,
-//! connection states) is testable without a terminal or a server.
+//! The app: what the screens share (identity, connection, the open vault's
+//! live copy and its selection, status line, notice) and `update`, which
+//! takes an [`Action`] and the current time, routes a key to the dialog on
+//! top or else to the screen shown (`crate::screens`), acts on what they
+//! ask, and returns the [`Effect`]s to run. Network reports are followed in
+//! `follow`, command outcomes in `commands`. No I/O happens here, so every
+//! behaviour (keys, catch-up, connection states) is testable without a
+//! terminal or a server.
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use syncscript_client::{ClientError, IdempotencyKey};
-use syncscript_protocol::{ErrorCode, ErrorDetail, Role, VaultSummary};
+use syncscript_protocol::{ErrorCode, Role};
 
-use crate::action::{Action, Command, Effect, NetEvent, OpenedVault};
-use crate::state::{Applied, Ended, VaultState};
+use crate::action::{Action, Command, Effect};
+use crate::screens::confirm::ConfirmDelete;
+use crate::screens::form::{self, SourceForm};
+use crate::screens::picker::{self, Picker};
+use crate::screens::vault::{self, VaultView};
+use crate::state::VaultState;
 
-/// How long buffered events may wait for a missing seq before rejoining.
-pub const GAP_WAIT: Duration = Duration::seconds(1);
+mod commands;
+mod follow;
+
+use commands::retry_safe;
+
 /// How long a status message stays.
 pub const STATUS_TTL: Duration = Duration::seconds(10);
-/// How long a changed row stays highlighted.
-pub const HIGHLIGHT: Duration = Duration::seconds(3);
-/// Rejoins for the same gap before falling back to a snapshot reload.
-const MAX_GAP_REJOINS: u32 = 2;
 
 /// Who is using the client, on which server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,38 +58,16 @@ pub enum Screen {
     Vault,
 }
 
-/// Which field of the source form has the cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    Title,
-    Url,
-}
-
-/// The add/edit form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceForm {
-    /// The source being edited; `None` when adding.
-    pub source_id: Option<String>,
-    pub title: String,
-    pub file_url: String,
-    pub focus: Field,
-    /// The server's answer to the last submission, when it refused it.
-    pub error: Option<String>,
-    /// Submitted, waiting for the ack.
-    pub sending: bool,
-}
-
-/// What the keyboard is currently driving.
+/// The dialog on top of the screen, which gets the keys while it is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
+    /// No dialog: keys go to the screen.
     Normal,
-    /// Typing into the table filter.
-    Filter,
+    /// The source form, adding or editing.
     Form(SourceForm),
-    ConfirmDelete {
-        source_id: String,
-        title: String,
-    },
+    /// "Delete this source?"
+    ConfirmDelete(ConfirmDelete),
+    /// The keys and what they do.
     Help,
 }
 
@@ -112,9 +96,8 @@ pub struct App {
     /// When the last vault event arrived.
     pub last_event_at: Option<DateTime<Utc>>,
     pub screen: Screen,
-    /// The user's vaults, once loaded.
-    pub vaults: Option<Vec<VaultSummary>>,
-    pub picker_index: usize,
+    /// The vault chooser.
+    pub picker: Picker,
     /// The vault being loaded, if any.
     pub opening: Option<String>,
     pub vault: Option<VaultState>,
@@ -123,7 +106,8 @@ pub struct App {
     gap_rejoins: u32,
     /// The selected source, by id (survives re-sorting).
     pub selected: Option<String>,
-    pub filter: String,
+    /// The vault view (its filter).
+    pub view: VaultView,
     pub mode: Mode,
     pub status: Option<Status>,
     pub notice: Option<Notice>,
@@ -144,30 +128,18 @@ impl App {
             connection: Connection::Connecting,
             last_event_at: None,
             screen: Screen::Picker,
-            vaults: None,
-            picker_index: 0,
+            picker: Picker::default(),
             opening: None,
             vault: None,
             joined: false,
             gap_rejoins: 0,
             selected: None,
-            filter: String::new(),
+            view: VaultView::default(),
             mode: Mode::Normal,
             status: None,
             notice: None,
             should_quit: false,
             unanswered: None,
-        }
-    }
-
-    /// `command`, with the `opId` of the unanswered command when it asks
-    /// for the same change (a person trying again after "no answer").
-    fn retry_safe(&self, command: Command) -> Command {
-        match &self.unanswered {
-            Some(previous) if previous.same_change(&command) => {
-                command.with_op_id(previous.op_id().clone())
-            }
-            _ => command,
         }
     }
 
@@ -187,35 +159,6 @@ impl App {
         self.vault.as_ref().map(|vault| vault.role)
     }
 
-    /// Whether the user may add, edit and delete sources here.
-    pub fn can_write(&self) -> bool {
-        matches!(self.role(), Some(Role::Owner | Role::Contributor))
-    }
-
-    /// The ids of the rows shown, in order.
-    pub fn visible_ids(&self) -> Vec<String> {
-        self.vault.as_ref().map_or_else(Vec::new, |vault| {
-            vault
-                .filtered_sources(&self.filter)
-                .into_iter()
-                .map(|row| row.source.id.clone())
-                .collect()
-        })
-    }
-
-    /// The index of the selected row among the visible ones.
-    pub fn selected_index(&self) -> Option<usize> {
-        let ids = self.visible_ids();
-        match &self.selected {
-            Some(id) => ids
-                .iter()
-                .position(|other| other == id)
-                .or(if ids.is_empty() { None } else { Some(0) }),
-            None if ids.is_empty() => None,
-            None => Some(0),
-        }
-    }
-
     /// Changes the state for `action` at time `now`; returns what to do.
     pub fn update(&mut self, action: Action, now: DateTime<Utc>) -> Vec<Effect> {
         self.now = now;
@@ -226,7 +169,11 @@ impl App {
             Action::Key(key) => self.on_key(key),
             Action::Net(event) => self.on_net(event),
         };
-        if self.selected_index().is_none() {
+        let shown = self
+            .vault
+            .as_ref()
+            .and_then(|vault| self.view.selected_index(vault, self.selected.as_deref()));
+        if shown.is_none() {
             self.selected = None;
         }
         effects
@@ -254,347 +201,7 @@ impl App {
         {
             self.status = None;
         }
-        let mut effects = Vec::new();
-        if self.connection == Connection::Connected
-            && self.joined
-            && let Some(vault) = &mut self.vault
-            && let Some(since) = vault.gap_since()
-            && self.now - since >= GAP_WAIT
-        {
-            vault.restart_gap_wait(self.now);
-            effects.push(Effect::Join {
-                vault_id: vault.vault_id.clone(),
-                since: vault.applied_seq(),
-            });
-        }
-        effects
-    }
-
-    /// The open vault and its last applied seq while it is live: what the
-    /// Socket.IO session's rejoins ask for (the event loop reports it).
-    pub fn applied(&self) -> Option<(&str, i64)> {
-        let vault = self.vault.as_ref()?;
-        if vault.ended.is_some() {
-            return None;
-        }
-        Some((vault.vault_id.as_str(), vault.applied_seq()))
-    }
-
-    /// The join that (re)subscribes the open vault; the session sends it as
-    /// soon as the socket is open.
-    fn join_effect(&mut self) -> Option<Effect> {
-        let vault = self.vault.as_ref()?;
-        if vault.ended.is_some() {
-            return None;
-        }
-        self.joined = false;
-        Some(Effect::Join {
-            vault_id: vault.vault_id.clone(),
-            since: vault.applied_seq(),
-        })
-    }
-
-    fn is_open_vault(&self, vault_id: &str) -> bool {
-        self.vault
-            .as_ref()
-            .is_some_and(|vault| vault.vault_id == vault_id)
-    }
-
-    fn on_net(&mut self, event: NetEvent) -> Vec<Effect> {
-        match event {
-            NetEvent::Opened => {
-                let was_reconnecting = matches!(
-                    self.connection,
-                    Connection::Reconnecting { .. } | Connection::Offline { .. }
-                );
-                self.connection = Connection::Connected;
-                // The session has just rejoined the open vault since its
-                // applied seq: `vault:joined` follows.
-                self.joined = false;
-                if was_reconnecting {
-                    self.info("Reconnected: catching up");
-                }
-                Vec::new()
-            }
-            NetEvent::Closed => {
-                self.joined = false;
-                if !matches!(self.connection, Connection::Refused { .. }) {
-                    self.connection = Connection::Reconnecting { attempt: 0 };
-                }
-                Vec::new()
-            }
-            NetEvent::Reconnecting => {
-                self.joined = false;
-                self.connection = match &self.connection {
-                    Connection::Reconnecting { attempt } => Connection::Reconnecting {
-                        attempt: attempt + 1,
-                    },
-                    Connection::Refused { code } => Connection::Refused { code: *code },
-                    _ => Connection::Reconnecting { attempt: 1 },
-                };
-                Vec::new()
-            }
-            NetEvent::ConnectFailed { attempt, error } => {
-                self.connection = Connection::Offline {
-                    attempt,
-                    error: error.to_string(),
-                };
-                Vec::new()
-            }
-            NetEvent::Refused(code) => {
-                self.joined = false;
-                self.connection = Connection::Refused { code };
-                self.notice = Some(Notice {
-                    title: "Session refused".into(),
-                    body: format!(
-                        "The server refused this session ({code}). It may have expired or been \
-                         logged out: log in again with `syncscript-cli login` and restart."
-                    ),
-                });
-                Vec::new()
-            }
-            NetEvent::Rejected(reason) => {
-                self.joined = false;
-                let attempt = match self.connection {
-                    Connection::Reconnecting { attempt } => attempt + 1,
-                    _ => 1,
-                };
-                self.connection = Connection::Reconnecting { attempt };
-                self.info(format!(
-                    "The server turned the connection away ({reason}): retrying"
-                ));
-                Vec::new()
-            }
-            NetEvent::TransportError(error) => {
-                if let Connection::Offline { attempt, .. } = self.connection {
-                    self.connection = Connection::Offline { attempt, error };
-                }
-                Vec::new()
-            }
-            NetEvent::Event(event) => self.on_vault_event(*event),
-            NetEvent::Joined(joined) => {
-                let Some(vault) = self
-                    .vault
-                    .as_mut()
-                    .filter(|v| v.vault_id == joined.vault_id)
-                else {
-                    return Vec::new();
-                };
-                self.joined = true;
-                vault.role = joined.role;
-                if vault.applied_seq() >= joined.seq {
-                    self.gap_rejoins = 0;
-                    return Vec::new();
-                }
-                // The replay ends before `vault:joined`: anything still
-                // missing up to the head was lost on the way.
-                self.gap_rejoins += 1;
-                if self.gap_rejoins > MAX_GAP_REJOINS {
-                    self.gap_rejoins = 0;
-                    vec![Effect::LoadSnapshot {
-                        vault_id: joined.vault_id,
-                    }]
-                } else {
-                    self.join_effect().into_iter().collect()
-                }
-            }
-            NetEvent::Resync(resync) => {
-                if !self.is_open_vault(&resync.vault_id) {
-                    return Vec::new();
-                }
-                self.info("Too far behind to replay: reloading the vault");
-                vec![Effect::LoadSnapshot {
-                    vault_id: resync.vault_id,
-                }]
-            }
-            NetEvent::Removed(removed) => {
-                if let Some(vault) = self
-                    .vault
-                    .as_mut()
-                    .filter(|v| v.vault_id == removed.vault_id)
-                {
-                    vault.ended = Some(Ended::Removed {
-                        reason: removed.reason.clone(),
-                    });
-                    self.joined = false;
-                    self.mode = Mode::Normal;
-                    self.notice = Some(Notice {
-                        title: "Removed from vault".into(),
-                        body: format!(
-                            "You no longer have access to “{}” ({}). Press v to pick another \
-                             vault or q to quit.",
-                            vault.name, removed.reason
-                        ),
-                    });
-                }
-                Vec::new()
-            }
-            NetEvent::Presence(presence) => {
-                if let Some(vault) = self
-                    .vault
-                    .as_mut()
-                    .filter(|v| v.vault_id == presence.vault_id)
-                {
-                    vault.presence = presence.present;
-                }
-                Vec::new()
-            }
-            NetEvent::ServerError(detail) => {
-                self.error(describe_detail(&detail));
-                Vec::new()
-            }
-            NetEvent::VaultsLoaded(Ok(vaults)) => {
-                self.picker_index = self.picker_index.min(vaults.len().saturating_sub(1));
-                self.vaults = Some(vaults);
-                Vec::new()
-            }
-            NetEvent::VaultsLoaded(Err(error)) => {
-                self.error(format!("Cannot load your vaults: {error}"));
-                Vec::new()
-            }
-            NetEvent::VaultOpened(result) => self.on_vault_opened(result),
-            NetEvent::SnapshotLoaded { vault_id, result } => {
-                let now = self.now;
-                let Some(vault) = self.vault.as_mut().filter(|v| v.vault_id == vault_id) else {
-                    return Vec::new();
-                };
-                match result {
-                    Ok(list) => {
-                        vault.load_snapshot(list, now);
-                        self.info("Vault reloaded");
-                        self.join_effect().into_iter().collect()
-                    }
-                    Err(error) => {
-                        self.error(format!("Cannot reload the vault: {error}"));
-                        Vec::new()
-                    }
-                }
-            }
-            NetEvent::CommandDone { command, result } => {
-                self.on_command_done(command, result);
-                Vec::new()
-            }
-        }
-    }
-
-    fn on_vault_event(&mut self, event: syncscript_protocol::VaultEvent) -> Vec<Effect> {
-        let now = self.now;
-        let Some(vault) = self.vault.as_mut() else {
-            return Vec::new();
-        };
-        let applied = vault.apply(event, now);
-        if applied != Applied::OtherVault {
-            self.last_event_at = Some(now);
-        }
-        if applied == Applied::Applied
-            && let Some(Ended::Deleted { by }) = &vault.ended
-            && self.notice.is_none()
-        {
-            self.joined = false;
-            self.mode = Mode::Normal;
-            self.notice = Some(Notice {
-                title: "Vault deleted".into(),
-                body: format!(
-                    "{by} deleted “{}”. Press v to pick another vault or q to quit.",
-                    vault.name
-                ),
-            });
-        }
-        Vec::new()
-    }
-
-    fn on_vault_opened(&mut self, result: Result<Box<OpenedVault>, ClientError>) -> Vec<Effect> {
-        match result {
-            Ok(opened) => {
-                let OpenedVault {
-                    detail,
-                    members,
-                    sources,
-                    history,
-                } = *opened;
-                if self.opening.as_deref() != Some(detail.vault.id.as_str()) {
-                    return Vec::new();
-                }
-                self.opening = None;
-                let mut vault = VaultState::new(
-                    &detail.vault.id,
-                    &detail.vault.name,
-                    detail.role,
-                    &self.identity.user_id,
-                );
-                vault.set_members(members);
-                vault.load_snapshot(sources, self.now);
-                vault.load_history(history);
-                self.vault = Some(vault);
-                self.screen = Screen::Vault;
-                self.selected = None;
-                self.filter.clear();
-                self.mode = Mode::Normal;
-                self.gap_rejoins = 0;
-                self.join_effect().into_iter().collect()
-            }
-            Err(error) => {
-                self.opening = None;
-                self.screen = if self.vault.is_some() {
-                    Screen::Vault
-                } else {
-                    Screen::Picker
-                };
-                self.error(format!("Cannot open the vault: {error}"));
-                Vec::new()
-            }
-        }
-    }
-
-    fn on_command_done(&mut self, command: Command, result: Result<String, ClientError>) {
-        let form_waiting = matches!(&self.mode, Mode::Form(form) if form.sending);
-        match &result {
-            Err(error) if error.is_unanswered() => self.unanswered = Some(command.clone()),
-            // An answer settles that opId: the next change gets a new one.
-            _ if self
-                .unanswered
-                .as_ref()
-                .is_some_and(|previous| previous.op_id() == command.op_id()) =>
-            {
-                self.unanswered = None;
-            }
-            _ => {}
-        }
-        match result {
-            Ok(id) => {
-                let text = match &command {
-                    Command::Create { title, .. } => {
-                        self.selected = Some(id);
-                        format!("Added “{title}”")
-                    }
-                    Command::Update { title, .. } => format!("Saved “{title}”"),
-                    Command::Delete { title, .. } => format!("Deleted “{title}”"),
-                };
-                if form_waiting && !matches!(command, Command::Delete { .. }) {
-                    self.mode = Mode::Normal;
-                }
-                self.info(text);
-            }
-            Err(error) => {
-                let mut text = describe_error(&error);
-                let outcome = if error.is_unanswered() {
-                    text.push_str(" (sending it again applies it at most once)");
-                    "Not confirmed"
-                } else {
-                    "Refused"
-                };
-                match &mut self.mode {
-                    Mode::Form(form)
-                        if form_waiting && !matches!(command, Command::Delete { .. }) =>
-                    {
-                        form.sending = false;
-                        form.error = Some(text.clone());
-                    }
-                    _ => {}
-                }
-                self.error(format!("{outcome}: {text}"));
-            }
-        }
+        self.gap_rejoin().into_iter().collect()
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
@@ -605,36 +212,30 @@ impl App {
         if self.notice.take().is_some() {
             return Vec::new();
         }
-        match self.mode.clone() {
-            Mode::Help => {
-                self.mode = Mode::Normal;
-                Vec::new()
-            }
-            Mode::Filter => {
-                self.on_filter_key(key);
-                Vec::new()
-            }
-            Mode::Form(form) => self.on_form_key(form, key),
-            Mode::ConfirmDelete { source_id, title } => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
-                    self.mode = Mode::Normal;
-                    if !self.ensure_connected() {
-                        return Vec::new();
-                    }
-                    self.info(format!("Deleting “{title}”…"));
-                    let command = self.retry_safe(Command::Delete {
-                        source_id,
-                        title,
-                        op_id: IdempotencyKey::generate(),
-                    });
-                    vec![Effect::Send(command)]
-                }
-                _ => {
-                    self.mode = Mode::Normal;
-                    self.info("Delete cancelled");
+        // The dialog is taken out while it handles the key; one that stays
+        // open is put back.
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Help => Vec::new(),
+            Mode::Form(mut form) => match form.on_key(key) {
+                form::Outcome::Stay => {
+                    self.mode = Mode::Form(form);
                     Vec::new()
                 }
+                form::Outcome::Close => Vec::new(),
+                form::Outcome::Submit => self.submit_form(form),
             },
+            Mode::ConfirmDelete(confirm) => {
+                if !confirm.confirms(key) {
+                    self.info("Delete cancelled");
+                    return Vec::new();
+                }
+                if !self.ensure_connected() {
+                    return Vec::new();
+                }
+                self.info(format!("Deleting “{}”…", confirm.title));
+                let command = retry_safe(self.unanswered.as_ref(), confirm.command());
+                vec![Effect::Send(command)]
+            }
             Mode::Normal => match self.screen {
                 Screen::Picker => self.on_picker_key(key),
                 Screen::Vault => self.on_vault_key(key),
@@ -643,75 +244,48 @@ impl App {
     }
 
     fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let count = self.vaults.as_ref().map_or(0, Vec::len);
-        match key.code {
-            KeyCode::Char('q') => {
+        match self.picker.on_key(key) {
+            picker::Outcome::Stay => Vec::new(),
+            picker::Outcome::Quit => {
                 self.should_quit = true;
                 vec![Effect::Quit]
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.picker_index = self.picker_index.saturating_sub(1);
-                Vec::new()
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.picker_index = (self.picker_index + 1).min(count.saturating_sub(1));
-                Vec::new()
-            }
-            KeyCode::Char('r') => vec![Effect::LoadVaults],
-            KeyCode::Char('?') => {
+            picker::Outcome::Reload => vec![Effect::LoadVaults],
+            picker::Outcome::Help => {
                 self.mode = Mode::Help;
                 Vec::new()
             }
-            KeyCode::Esc if self.vault.is_some() => {
-                self.screen = Screen::Vault;
+            picker::Outcome::Back => {
+                if self.vault.is_some() {
+                    self.screen = Screen::Vault;
+                }
                 Vec::new()
             }
-            KeyCode::Enter => {
-                let Some(chosen) = self
-                    .vaults
-                    .as_ref()
-                    .and_then(|vaults| vaults.get(self.picker_index))
-                else {
-                    return Vec::new();
-                };
-                let vault_id = chosen.id.clone();
-                if self.is_open_vault(&vault_id)
-                    && self.vault.as_ref().is_some_and(|v| v.ended.is_none())
-                {
-                    self.screen = Screen::Vault;
-                    return Vec::new();
-                }
-                let mut effects = Vec::new();
-                // Also while disconnected: the session must stop rejoining it.
-                if let Some(old) = self.vault.take()
-                    && old.ended.is_none()
-                {
-                    effects.push(Effect::Leave {
-                        vault_id: old.vault_id,
-                    });
-                }
-                self.joined = false;
-                self.opening = Some(vault_id.clone());
-                self.screen = Screen::Vault;
-                effects.push(Effect::OpenVault { vault_id });
-                effects
-            }
-            _ => Vec::new(),
+            picker::Outcome::Open { vault_id } => self.open(vault_id),
         }
     }
 
-    /// Why a mutation key does nothing here, if it does nothing.
-    fn write_refusal(&self, verb: &str) -> Option<String> {
-        let vault = self.vault.as_ref()?;
-        if vault.ended.is_some() {
-            return Some(format!("Cannot {verb}: this vault is no longer available"));
+    /// Shows the vault `vault_id`: the open one as it is, another one by
+    /// leaving the open one and loading it.
+    fn open(&mut self, vault_id: String) -> Vec<Effect> {
+        if self.is_open_vault(&vault_id) && self.vault.as_ref().is_some_and(|v| v.ended.is_none()) {
+            self.screen = Screen::Vault;
+            return Vec::new();
         }
-        match vault.role {
-            Role::Viewer => Some(format!(
-                "Viewers can't {verb}: ask an owner for the contributor role"
-            )),
-            Role::Owner | Role::Contributor => None,
+        let mut effects = Vec::new();
+        // Also while disconnected: the session must stop rejoining it.
+        if let Some(old) = self.vault.take()
+            && old.ended.is_none()
+        {
+            effects.push(Effect::Leave {
+                vault_id: old.vault_id,
+            });
         }
+        self.joined = false;
+        self.opening = Some(vault_id.clone());
+        self.screen = Screen::Vault;
+        effects.push(Effect::OpenVault { vault_id });
+        effects
     }
 
     fn ensure_connected(&mut self) -> bool {
@@ -722,244 +296,47 @@ impl App {
         false
     }
 
-    fn selected_row(&self) -> Option<(String, String, String)> {
-        let vault = self.vault.as_ref()?;
-        let ids = self.visible_ids();
-        let id = ids.get(self.selected_index()?)?;
-        let row = vault.source(id)?;
-        Some((
-            row.source.id.clone(),
-            row.source.title.clone(),
-            row.source.file_url.clone(),
-        ))
-    }
-
-    fn move_selection(&mut self, delta: isize) {
-        let ids = self.visible_ids();
-        if ids.is_empty() {
-            return;
-        }
-        let current = self.selected_index().unwrap_or(0) as isize;
-        let last = ids.len() as isize - 1;
-        let next = (current + delta).clamp(0, last) as usize;
-        self.selected = ids.get(next).cloned();
-    }
-
     fn on_vault_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        if self.vault.is_none() {
-            // Still loading: only leaving makes sense.
-            return match key.code {
-                KeyCode::Char('q') => {
-                    self.should_quit = true;
-                    vec![Effect::Quit]
-                }
-                KeyCode::Char('v') => {
-                    self.screen = Screen::Picker;
-                    vec![Effect::LoadVaults]
-                }
-                _ => Vec::new(),
-            };
-        }
-        match key.code {
-            KeyCode::Char('q') => {
+        match self
+            .view
+            .on_key(key, self.vault.as_ref(), &mut self.selected)
+        {
+            vault::Outcome::Stay => {}
+            vault::Outcome::Quit => {
                 self.should_quit = true;
-                vec![Effect::Quit]
+                return vec![Effect::Quit];
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.move_selection(-1);
-                Vec::new()
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.move_selection(1);
-                Vec::new()
-            }
-            KeyCode::PageUp => {
-                self.move_selection(-10);
-                Vec::new()
-            }
-            KeyCode::PageDown => {
-                self.move_selection(10);
-                Vec::new()
-            }
-            KeyCode::Home | KeyCode::Char('g') => {
-                self.move_selection(isize::MIN / 2);
-                Vec::new()
-            }
-            KeyCode::End | KeyCode::Char('G') => {
-                self.move_selection(isize::MAX / 2);
-                Vec::new()
-            }
-            KeyCode::Char('a') => {
-                if let Some(why) = self.write_refusal("add sources") {
-                    self.error(why);
-                } else {
-                    self.mode = Mode::Form(SourceForm {
-                        source_id: None,
-                        title: String::new(),
-                        file_url: String::new(),
-                        focus: Field::Title,
-                        error: None,
-                        sending: false,
-                    });
-                }
-                Vec::new()
-            }
-            KeyCode::Char('e') => {
-                if let Some(why) = self.write_refusal("edit sources") {
-                    self.error(why);
-                } else if let Some((source_id, title, file_url)) = self.selected_row() {
-                    self.mode = Mode::Form(SourceForm {
-                        source_id: Some(source_id),
-                        title,
-                        file_url,
-                        focus: Field::Title,
-                        error: None,
-                        sending: false,
-                    });
-                } else {
-                    self.info("Nothing to edit: select a source first");
-                }
-                Vec::new()
-            }
-            KeyCode::Char('d') => {
-                if let Some(why) = self.write_refusal("delete sources") {
-                    self.error(why);
-                } else if let Some((source_id, title, _)) = self.selected_row() {
-                    self.mode = Mode::ConfirmDelete { source_id, title };
-                } else {
-                    self.info("Nothing to delete: select a source first");
-                }
-                Vec::new()
-            }
-            KeyCode::Char('v') => {
+            vault::Outcome::Choose => {
                 self.screen = Screen::Picker;
-                if let Some(vault) = &self.vault
-                    && let Some(vaults) = &self.vaults
-                    && let Some(index) = vaults.iter().position(|v| v.id == vault.vault_id)
-                {
-                    self.picker_index = index;
+                if let Some(vault) = &self.vault {
+                    self.picker.point_at(&vault.vault_id);
                 }
-                vec![Effect::LoadVaults]
+                return vec![Effect::LoadVaults];
             }
-            KeyCode::Char('/') => {
-                self.mode = Mode::Filter;
-                Vec::new()
+            vault::Outcome::Help => self.mode = Mode::Help,
+            vault::Outcome::Refresh { vault_id } => {
+                self.info("Refreshing…");
+                return vec![Effect::LoadSnapshot { vault_id }];
             }
-            KeyCode::Char('r') => match &self.vault {
-                Some(vault) if vault.ended.is_none() => {
-                    let vault_id = vault.vault_id.clone();
-                    self.info("Refreshing…");
-                    vec![Effect::LoadSnapshot { vault_id }]
-                }
-                _ => Vec::new(),
-            },
-            KeyCode::Char('?') => {
-                self.mode = Mode::Help;
-                Vec::new()
-            }
-            KeyCode::Esc => {
-                self.filter.clear();
-                self.status = None;
-                Vec::new()
-            }
-            _ => Vec::new(),
+            vault::Outcome::Form(form) => self.mode = Mode::Form(form),
+            vault::Outcome::Confirm(confirm) => self.mode = Mode::ConfirmDelete(confirm),
+            vault::Outcome::Info(text) => self.info(text),
+            vault::Outcome::Error(text) => self.error(text),
+            vault::Outcome::Cleared => self.status = None,
         }
-    }
-
-    fn on_filter_key(&mut self, key: KeyEvent) {
-        match key.code {
-            KeyCode::Enter => self.mode = Mode::Normal,
-            KeyCode::Esc => {
-                self.filter.clear();
-                self.mode = Mode::Normal;
-            }
-            KeyCode::Backspace => {
-                self.filter.pop();
-            }
-            KeyCode::Char(c) => self.filter.push(c),
-            _ => {}
-        }
-    }
-
-    fn on_form_key(&mut self, mut form: SourceForm, key: KeyEvent) -> Vec<Effect> {
-        if form.sending {
-            if key.code == KeyCode::Esc {
-                self.mode = Mode::Normal;
-            }
-            return Vec::new();
-        }
-        let field = match form.focus {
-            Field::Title => &mut form.title,
-            Field::Url => &mut form.file_url,
-        };
-        match key.code {
-            KeyCode::Esc => {
-                self.mode = Mode::Normal;
-                return Vec::new();
-            }
-            KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
-                form.focus = match form.focus {
-                    Field::Title => Field::Url,
-                    Field::Url => Field::Title,
-                };
-            }
-            KeyCode::Backspace => {
-                field.pop();
-            }
-            KeyCode::Char(c) => field.push(c),
-            KeyCode::Enter => return self.submit_form(form),
-            _ => {}
-        }
-        self.mode = Mode::Form(form);
         Vec::new()
     }
 
+    /// Sends `form` to the open vault; the form stays open, waiting for
+    /// the ack or saying why nothing was sent.
     fn submit_form(&mut self, mut form: SourceForm) -> Vec<Effect> {
-        let Some(vault) = &self.vault else {
-            return Vec::new();
-        };
-        if self.connection != Connection::Connected {
-            form.error = Some("Not connected: try again when the connection is back".into());
-            self.mode = Mode::Form(form);
-            return Vec::new();
-        }
-        let command = match &form.source_id {
-            None => Command::Create {
-                vault_id: vault.vault_id.clone(),
-                title: form.title.clone(),
-                file_url: form.file_url.clone(),
-                op_id: IdempotencyKey::generate(),
-            },
-            Some(source_id) => Command::Update {
-                source_id: source_id.clone(),
-                title: form.title.clone(),
-                file_url: form.file_url.clone(),
-                op_id: IdempotencyKey::generate(),
-            },
-        };
-        let command = self.retry_safe(command);
-        form.sending = true;
-        form.error = None;
+        let command = self.vault.as_ref().and_then(|vault| {
+            form.submit(&vault.vault_id, self.connection == Connection::Connected)
+        });
         self.mode = Mode::Form(form);
-        vec![Effect::Send(command)]
-    }
-}
-
-/// A failure as one readable line: the server's message and code when it
-/// sent them, else what went wrong on the way.
-pub fn describe_error(error: &ClientError) -> String {
-    match error.detail() {
-        Some(detail) => describe_detail(&detail),
-        None => error.to_string(),
-    }
-}
-
-/// A server error as one readable line.
-pub fn describe_detail(detail: &ErrorDetail) -> String {
-    match detail.code {
-        ErrorCode::Forbidden | ErrorCode::Validation | ErrorCode::NotFound => {
-            format!("{} ({})", detail.message, detail.code)
-        }
-        _ => format!("{}: {}", detail.code, detail.message),
+        command
+            .map(|command| Effect::Send(retry_safe(self.unanswered.as_ref(), command)))
+            .into_iter()
+            .collect()
     }
 }

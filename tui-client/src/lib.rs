@@ -3,13 +3,17 @@
 //!
 //! The shape is ratatui's component style: [`action::Action`] is the
 //! message bus, [`app::App::update`] the only place state changes (and it
-//! returns [`action::Effect`]s instead of doing I/O), [`ui::render`] a pure
-//! function of the state, [`net`] the REST and Socket.IO side, and [`run`]
-//! the one event loop that merges keys, a tick and network reports.
+//! returns [`action::Effect`]s instead of doing I/O), routing keys to one
+//! component per screen and dialog in [`screens`] (each with its state, its
+//! keys and its drawing), [`ui::render`] a pure function of the state,
+//! [`net`] the REST and Socket.IO side, and [`run`] the one event loop that
+//! merges keys, a tick and network reports.
 
 pub mod action;
 pub mod app;
+pub mod draw;
 pub mod net;
+pub mod screens;
 pub mod session;
 pub mod state;
 pub mod ui;

@@ -1,22 +1,18 @@
-//! Rendering: a pure function from [`App`] to a frame. Nothing here reads
-//! the clock or the network; relative times are computed from `app.now`.
+//! Rendering: a pure function from [`App`] to a frame. This draws the
+//! frame (header, connection line, status line, footer) and has the screen
+//! shown and the dialog on top draw themselves. Nothing here reads the
+//! clock or the network; relative times are computed from `app.now`.
 
-use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Stylize};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, BorderType, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::Paragraph;
 use syncscript_protocol::Role;
 
-use crate::app::{App, Connection, Field, HIGHLIGHT, Mode, Screen, SourceForm};
-use crate::state::{SourceRow, VaultState};
-
-/// Width from which the selected source's details get their own panel.
-const WIDE: u16 = 120;
-
-const ACCENT: Color = Color::Cyan;
-const DIM: Style = Style::new().fg(Color::DarkGray);
+use crate::app::{App, Connection, Mode, Screen};
+use crate::draw::{ACCENT, DIM, ago, key_hints, popup, role_style};
+use crate::screens::{confirm, form, help, picker, vault};
 
 /// Draws the whole screen for `app`.
 pub fn render(frame: &mut Frame, app: &App) {
@@ -32,22 +28,30 @@ pub fn render(frame: &mut Frame, app: &App) {
     render_header(frame, app, header);
     render_connection(frame, app, connection);
     match (app.screen, &app.vault) {
-        (Screen::Vault, Some(vault)) if app.opening.is_none() => {
-            render_vault(frame, app, vault, body);
+        (Screen::Vault, Some(vault)) if app.opening.is_none() => app.view.render(
+            frame,
+            body,
+            vault,
+            app.selected.as_deref(),
+            &app.identity.user_id,
+            app.now,
+        ),
+        (Screen::Vault, _) => vault::render_loading(frame, body, app.opening.as_deref()),
+        (Screen::Picker, _) => {
+            let open = app.vault.as_ref().map(|vault| vault.vault_id.as_str());
+            app.picker.render(frame, body, open);
         }
-        (Screen::Vault, _) => render_loading(frame, app, body),
-        (Screen::Picker, _) => render_picker(frame, app, body),
     }
     render_status(frame, app, status);
     render_footer(frame, app, footer);
     match &app.mode {
-        Mode::Help => render_help(frame, app, area),
-        Mode::Form(form) => render_form(frame, form, area),
-        Mode::ConfirmDelete { title, .. } => render_confirm(frame, title, area),
-        Mode::Normal | Mode::Filter => {}
+        Mode::Help => help::render(frame, area, app.role() == Some(Role::Viewer)),
+        Mode::Form(form) => form.render(frame, area),
+        Mode::ConfirmDelete(confirm) => confirm.render(frame, area),
+        Mode::Normal => {}
     }
     if let Some(notice) = &app.notice {
-        render_popup(
+        popup(
             frame,
             area,
             &notice.title,
@@ -58,32 +62,6 @@ pub fn render(frame: &mut Frame, app: &App) {
             ]),
             Color::Red,
         );
-    }
-}
-
-/// "5s ago", "3m ago", "2h ago", "4d ago" from `now`.
-pub fn ago(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
-    let seconds = (now - then).num_seconds().max(0);
-    match seconds {
-        0..60 => format!("{seconds}s ago"),
-        60..3600 => format!("{}m ago", seconds / 60),
-        3600..86400 => format!("{}h ago", seconds / 3600),
-        _ => format!("{}d ago", seconds / 86400),
-    }
-}
-
-fn ago_rfc3339(now: DateTime<Utc>, timestamp: &str) -> String {
-    DateTime::parse_from_rfc3339(timestamp).map_or_else(
-        |_| timestamp.to_owned(),
-        |then| ago(now, then.with_timezone(&Utc)),
-    )
-}
-
-fn role_style(role: Role) -> Style {
-    match role {
-        Role::Owner => Style::new().fg(Color::Magenta),
-        Role::Contributor => Style::new().fg(Color::Green),
-        Role::Viewer => Style::new().fg(Color::Yellow),
     }
 }
 
@@ -165,288 +143,6 @@ fn render_connection(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-fn render_loading(frame: &mut Frame, app: &App, area: Rect) {
-    let text = match &app.opening {
-        Some(id) => format!("Loading vault {id}…"),
-        None => "No vault open: press v to choose one.".into(),
-    };
-    frame.render_widget(
-        Paragraph::new(text)
-            .alignment(Alignment::Center)
-            .block(Block::bordered().border_type(BorderType::Rounded)),
-        area,
-    );
-}
-
-fn render_picker(frame: &mut Frame, app: &App, area: Rect) {
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .title(" Your vaults ".bold());
-    let Some(vaults) = &app.vaults else {
-        frame.render_widget(
-            Paragraph::new("Loading your vaults…")
-                .alignment(Alignment::Center)
-                .block(block),
-            area,
-        );
-        return;
-    };
-    if vaults.is_empty() {
-        frame.render_widget(
-            Paragraph::new(
-                "You are not a member of any vault yet.\n\
-                 Create one with `syncscript-cli vault create NAME`.",
-            )
-            .alignment(Alignment::Center)
-            .block(block),
-            area,
-        );
-        return;
-    }
-    let open = app.vault.as_ref().map(|vault| vault.vault_id.as_str());
-    let wide = area.width >= 100;
-    let rows: Vec<Row> = vaults
-        .iter()
-        .map(|vault| {
-            let mut name = vec![Span::from(vault.name.clone()).bold()];
-            if open == Some(vault.id.as_str()) {
-                name.push(" (open)".fg(Color::DarkGray));
-            }
-            let mut cells = vec![
-                Cell::from(Line::from(name)),
-                Cell::from(Span::styled(vault.role.as_str(), role_style(vault.role))),
-                Cell::from(format!("{:>6}", vault.seq)),
-            ];
-            if wide {
-                cells.push(Cell::from(vault.id.clone().fg(Color::DarkGray)));
-            }
-            Row::new(cells)
-        })
-        .collect();
-    let mut widths = vec![
-        Constraint::Fill(1),
-        Constraint::Length(11),
-        Constraint::Length(6),
-    ];
-    let mut header = vec!["Vault", "Your role", "   Seq"];
-    if wide {
-        widths.push(Constraint::Length(36));
-        header.push("Id");
-    }
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(Style::new().bold().fg(ACCENT)))
-        .block(block)
-        .column_spacing(2)
-        .highlight_symbol("▶ ")
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state = TableState::default().with_selected(Some(app.picker_index));
-    frame.render_stateful_widget(table, area, &mut state);
-}
-
-fn render_vault(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect) {
-    let activity_height = (area.height / 4).max(5);
-    let [main, presence, activity] = Layout::vertical([
-        Constraint::Min(3),
-        Constraint::Length(1),
-        Constraint::Length(activity_height),
-    ])
-    .areas(area);
-    if area.width >= WIDE {
-        let [table, details] =
-            Layout::horizontal([Constraint::Percentage(68), Constraint::Percentage(32)])
-                .areas(main);
-        render_table(frame, app, vault, table);
-        render_details(frame, app, vault, details);
-    } else {
-        render_table(frame, app, vault, main);
-    }
-    render_presence(frame, app, vault, presence);
-    render_activity(frame, app, vault, activity);
-}
-
-fn is_highlighted(app: &App, row: &SourceRow) -> bool {
-    row.seen_change_at
-        .is_some_and(|at| app.now - at < HIGHLIGHT && app.now >= at)
-}
-
-fn render_table(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect) {
-    let rows = vault.filtered_sources(&app.filter);
-    let mut title = vec![
-        " Sources ".bold(),
-        format!("({}) ", vault.len()).fg(Color::DarkGray),
-    ];
-    if !app.filter.is_empty() || app.mode == Mode::Filter {
-        title.push(format!("filter: {}", app.filter).fg(Color::Yellow));
-        if app.mode == Mode::Filter {
-            title.push("▏".fg(Color::Yellow));
-        }
-        title.push(format!(" {} shown ", rows.len()).fg(Color::DarkGray));
-    }
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .title(Line::from(title));
-    if rows.is_empty() {
-        let text = if vault.is_empty() {
-            if app.can_write() {
-                "No sources yet. Press a to add the first one."
-            } else {
-                "No sources yet."
-            }
-        } else {
-            "No source matches the filter (Esc clears it)."
-        };
-        frame.render_widget(
-            Paragraph::new(text.fg(Color::DarkGray))
-                .alignment(Alignment::Center)
-                .block(block),
-            area,
-        );
-        return;
-    }
-    let by_width = if area.width >= 100 { 14 } else { 12 };
-    let table_rows: Vec<Row> = rows
-        .iter()
-        .map(|row| {
-            let style = if is_highlighted(app, row) {
-                Style::new().fg(Color::Black).bg(Color::Yellow)
-            } else {
-                Style::new()
-            };
-            Row::new(vec![
-                Cell::from(row.source.title.clone()),
-                Cell::from(row.source.file_url.clone().fg(Color::Blue)),
-                Cell::from(ago_rfc3339(app.now, &row.source.updated_at)),
-                Cell::from(vault.changed_by(row)),
-            ])
-            .style(style)
-        })
-        .collect();
-    let table = Table::new(
-        table_rows,
-        [
-            Constraint::Fill(3),
-            Constraint::Fill(2),
-            Constraint::Length(8),
-            Constraint::Length(by_width),
-        ],
-    )
-    .header(
-        Row::new(["Title", "URL", "Changed", "By"])
-            .style(Style::new().bold().fg(ACCENT))
-            .bottom_margin(0),
-    )
-    .block(block)
-    .column_spacing(1)
-    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-    .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(app.selected_index());
-    frame.render_stateful_widget(table, area, &mut state);
-}
-
-fn render_details(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect) {
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .title(" Selected ".bold());
-    let ids = app.visible_ids();
-    let row = app
-        .selected_index()
-        .and_then(|index| ids.get(index))
-        .and_then(|id| vault.source(id));
-    let Some(row) = row else {
-        frame.render_widget(
-            Paragraph::new("Nothing selected".fg(Color::DarkGray)).block(block),
-            area,
-        );
-        return;
-    };
-    let source = &row.source;
-    let label = |text: &'static str| Span::styled(text, Style::new().fg(ACCENT).bold());
-    let text = Text::from(vec![
-        Line::from(Span::from(source.title.clone()).bold()),
-        Line::default(),
-        Line::from(label("URL")),
-        Line::from(source.file_url.clone().fg(Color::Blue)),
-        Line::default(),
-        Line::from(vec![
-            label("Added   "),
-            Span::from(format!(
-                "{} by {}",
-                ago_rfc3339(app.now, &source.created_at),
-                vault.person(&source.created_by)
-            )),
-        ]),
-        Line::from(vec![
-            label("Changed "),
-            Span::from(format!(
-                "{} by {}",
-                ago_rfc3339(app.now, &source.updated_at),
-                vault.changed_by(row)
-            )),
-        ]),
-        Line::from(vec![
-            label("Id      "),
-            source.id.clone().fg(Color::DarkGray),
-        ]),
-    ]);
-    frame.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
-        area,
-    );
-}
-
-fn render_presence(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect) {
-    let mut spans = vec![" Watching: ".fg(Color::DarkGray)];
-    if vault.presence.is_empty() {
-        spans.push("nobody else yet".fg(Color::DarkGray));
-    }
-    for (index, entry) in vault.presence.iter().enumerate() {
-        if index > 0 {
-            spans.push(", ".fg(Color::DarkGray));
-        }
-        let me = entry.user_id == app.identity.user_id;
-        let name = if me {
-            format!("{} (you)", entry.user_name)
-        } else {
-            entry.user_name.clone()
-        };
-        spans.push(Span::from(name).bold());
-        spans.push(Span::styled(
-            format!(" {}", entry.role.as_str()),
-            role_style(entry.role),
-        ));
-        if entry.connections > 1 {
-            spans.push(format!(" ×{}", entry.connections).fg(Color::DarkGray));
-        }
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-fn render_activity(frame: &mut Frame, app: &App, vault: &VaultState, area: Rect) {
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .title(" Activity ".bold());
-    let lines: Vec<Line> = vault
-        .activity()
-        .take(area.height.saturating_sub(2) as usize)
-        .map(|entry| {
-            let when = entry.at.map_or_else(String::new, |at| ago(app.now, at));
-            Line::from(vec![
-                format!("{when:>7} ").fg(Color::DarkGray),
-                format!("#{:<4} ", entry.seq).fg(Color::DarkGray),
-                Span::from(entry.actor.clone()).bold(),
-                format!(" {} ", entry.action).into(),
-                Span::from(format!("“{}”", entry.subject)),
-            ])
-        })
-        .collect();
-    let paragraph = if lines.is_empty() {
-        Paragraph::new("Changes made while you watch appear here.".fg(Color::DarkGray))
-    } else {
-        Paragraph::new(lines)
-    };
-    frame.render_widget(paragraph.block(block), area);
-}
-
 fn render_status(frame: &mut Frame, app: &App, area: Rect) {
     let line = match &app.status {
         Some(status) if status.is_error => Line::from(vec![
@@ -459,188 +155,15 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// One key of the footer: enabled, or shown but struck out.
-fn key_hint(key: &str, label: &str, enabled: bool) -> Vec<Span<'static>> {
-    if enabled {
-        vec![
-            Span::from(" "),
-            Span::styled(key.to_owned(), Style::new().fg(Color::Black).bg(ACCENT)),
-            Span::from(format!(" {label}")),
-        ]
-    } else {
-        let off = Style::new()
-            .fg(Color::DarkGray)
-            .add_modifier(Modifier::CROSSED_OUT);
-        vec![
-            Span::from(" "),
-            Span::styled(key.to_owned(), off),
-            Span::styled(format!(" {label}"), off),
-        ]
-    }
-}
-
 fn render_footer(frame: &mut Frame, app: &App, area: Rect) {
-    let hints: Vec<(&str, &str, bool)> = match (&app.mode, app.screen) {
-        (Mode::Filter, _) => vec![("⏎", "keep filter", true), ("Esc", "clear", true)],
-        (Mode::Form(_), _) => vec![
-            ("Tab", "next field", true),
-            ("⏎", "save", true),
-            ("Esc", "cancel", true),
-        ],
-        (Mode::ConfirmDelete { .. }, _) => vec![("y", "delete", true), ("n", "keep", true)],
-        (Mode::Help, _) => vec![("any key", "close help", true)],
-        (Mode::Normal, Screen::Picker) => vec![
-            ("↑↓", "move", true),
-            ("⏎", "open", true),
-            ("r", "reload", true),
-            ("?", "help", true),
-            ("q", "quit", true),
-        ],
-        (Mode::Normal, Screen::Vault) => {
-            let write = app.can_write() && app.vault.as_ref().is_some_and(|v| v.ended.is_none());
-            vec![
-                ("a", "add", write),
-                ("e", "edit", write),
-                ("d", "del", write),
-                ("/", "filter", true),
-                ("r", "refresh", true),
-                ("v", "vaults", true),
-                ("?", "help", true),
-                ("q", "quit", true),
-            ]
-        }
+    let spans = match (&app.mode, app.screen) {
+        (Mode::Form(_), _) => key_hints(form::HINTS),
+        (Mode::ConfirmDelete(_), _) => key_hints(confirm::HINTS),
+        (Mode::Help, _) => key_hints(help::HINTS),
+        (Mode::Normal, Screen::Picker) => key_hints(picker::HINTS),
+        (Mode::Normal, Screen::Vault) => app.view.footer(app.vault.as_ref()),
     };
-    let mut spans: Vec<Span> = hints
-        .into_iter()
-        .flat_map(|(key, label, enabled)| key_hint(key, label, enabled))
-        .collect();
-    if app.screen == Screen::Vault && app.mode == Mode::Normal && app.role() == Some(Role::Viewer) {
-        spans.push("  read-only".fg(Color::Yellow));
-    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// A centred rectangle of at most `width`×`height` inside `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    }
-}
-
-fn render_popup(frame: &mut Frame, area: Rect, title: &str, text: Text, color: Color) {
-    let width = (area.width * 3 / 4).clamp(40.min(area.width), 90);
-    // Borders plus the wrapped text.
-    let inner = width.saturating_sub(4).max(1) as usize;
-    let lines: usize = text
-        .lines
-        .iter()
-        .map(|line| line.width().div_ceil(inner).max(1))
-        .sum();
-    let popup = centered(area, width, lines as u16 + 2);
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .border_type(BorderType::Rounded)
-                .border_style(Style::new().fg(color))
-                .title(format!(" {title} ").bold())
-                .padding(ratatui::widgets::Padding::horizontal(1)),
-        ),
-        popup,
-    );
-}
-
-fn render_help(frame: &mut Frame, app: &App, area: Rect) {
-    let key = |k: &'static str, what: &'static str| {
-        Line::from(vec![
-            Span::styled(format!("{k:>8}  "), Style::new().fg(ACCENT).bold()),
-            Span::from(what),
-        ])
-    };
-    let mut lines = vec![
-        key("↑↓ j k", "move the selection (PgUp/PgDn, g/G: jump)"),
-        key("a", "add a source (title and URL)"),
-        key("e", "edit the selected source"),
-        key("d", "delete the selected source (asks first)"),
-        key("/", "filter the table by title or URL"),
-        key("r", "reload the vault from the server"),
-        key("v", "switch to another vault"),
-        key("?", "this help"),
-        key("q Ctrl-C", "quit"),
-        Line::default(),
-        Line::from(
-            "Changes from others appear live; rows that just changed are highlighted. \
-             After a lost connection the client reconnects and catches up by itself.",
-        ),
-    ];
-    if app.role() == Some(Role::Viewer) {
-        lines.push(Line::default());
-        lines.push(Line::from(
-            "You are a viewer here: adding, editing and deleting need the contributor or \
-             owner role."
-                .fg(Color::Yellow),
-        ));
-    }
-    render_popup(frame, area, "Help", Text::from(lines), ACCENT);
-}
-
-fn render_form(frame: &mut Frame, form: &SourceForm, area: Rect) {
-    let title = if form.source_id.is_some() {
-        "Edit source"
-    } else {
-        "Add source"
-    };
-    let field = |label: &'static str, value: &str, focused: bool| {
-        let label = Span::styled(
-            format!("{label:>6} "),
-            Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
-        );
-        let value = if focused {
-            Span::from(format!("{value}▏")).underlined()
-        } else {
-            Span::from(value.to_owned())
-        };
-        Line::from(vec![label, value])
-    };
-    let mut lines = vec![
-        field("Title", &form.title, form.focus == Field::Title),
-        field("URL", &form.file_url, form.focus == Field::Url),
-        Line::default(),
-    ];
-    if form.sending {
-        lines.push(Line::from("Sending…".fg(Color::Yellow)));
-    } else if let Some(error) = &form.error {
-        lines.push(Line::from(error.clone().fg(Color::Red)));
-    } else {
-        lines.push(Line::from(
-            "Tab: next field · Enter: save · Esc: cancel".fg(Color::DarkGray),
-        ));
-    }
-    render_popup(frame, area, title, Text::from(lines), ACCENT);
-}
-
-fn render_confirm(frame: &mut Frame, title: &str, area: Rect) {
-    render_popup(
-        frame,
-        area,
-        "Delete source",
-        Text::from(vec![
-            Line::from(format!("Delete “{title}” for every member of this vault?")),
-            Line::default(),
-            Line::from(vec![
-                " y ".fg(Color::Black).bg(Color::Red),
-                " delete   ".into(),
-                " n ".fg(Color::Black).bg(ACCENT),
-                " keep".into(),
-            ]),
-        ]),
-        Color::Red,
-    );
 }
 
 /// Draws `app` on a `TestBackend`-style buffer of any size; used by tests.
@@ -654,22 +177,4 @@ pub fn render_to_string(app: &App, width: u16, height: u16) -> String {
         match never {}
     }
     terminal.backend().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_times_pick_the_largest_unit() {
-        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let before = |seconds: i64| now - chrono::Duration::seconds(seconds);
-        assert_eq!(ago(now, before(5)), "5s ago");
-        assert_eq!(ago(now, before(185)), "3m ago");
-        assert_eq!(ago(now, before(7300)), "2h ago");
-        assert_eq!(ago(now, before(3 * 86400)), "3d ago");
-        assert_eq!(ago(now, now + chrono::Duration::seconds(5)), "0s ago");
-    }
 }
