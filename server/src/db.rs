@@ -9,6 +9,8 @@
 //! `migrations/postgres` exist side by side with the same versions.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -77,6 +79,27 @@ pub struct Pools {
     /// their turn in an async queue rather than in SQLite's busy handler
     /// (which sleeps); on PostgreSQL the same pool as `read`.
     pub write: AnyPool,
+    /// How many connections each pool opened.
+    pub opened: Opened,
+}
+
+/// How many connections each pool has opened since the start: a pool opens
+/// one again after it closed one (on SQLite, a writer whose transaction was
+/// dropped instead of rolled back). On PostgreSQL both count the one pool.
+#[derive(Debug, Clone, Default)]
+pub struct Opened {
+    read: Arc<AtomicU64>,
+    write: Arc<AtomicU64>,
+}
+
+impl Opened {
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    pub fn write(&self) -> u64 {
+        self.write.load(Ordering::Relaxed)
+    }
 }
 
 impl Pools {
@@ -87,8 +110,11 @@ impl Pools {
 }
 
 /// A write transaction on a pooled connection that is never reused in a
-/// doubtful state: a connection whose COMMIT failed is closed, not given
-/// back to the pool, and on SQLite so is one rolled back.
+/// doubtful state: a connection whose COMMIT or ROLLBACK failed is closed,
+/// not given back to the pool, and on SQLite so is one whose transaction
+/// was dropped without [`Tx::rollback`] (its rollback cannot run in `Drop`).
+/// An explicit [`Tx::rollback`] that succeeds keeps the connection: every
+/// refusal inside a mutation ends that way (`events::Mutation::refuse`).
 ///
 /// sqlx's own `Transaction` returns the connection to the pool whatever
 /// happened; after a failed COMMIT (a full disk, a read-only file) the
@@ -189,35 +215,54 @@ pub async fn connect(url: &str) -> anyhow::Result<Pools> {
     let options: AnyConnectOptions = url.parse().context("invalid database URL")?;
     let pools = match backend {
         Backend::Sqlite => {
-            let read = sqlite_pool(8).connect_with(options.clone()).await;
-            let write = sqlite_pool(1).connect_with(options).await;
+            let opened = Opened::default();
+            let read = sqlite_pool(8, opened.read.clone())
+                .connect_with(options.clone())
+                .await;
+            let write = sqlite_pool(1, opened.write.clone())
+                .connect_with(options)
+                .await;
             read.and_then(|read| {
                 Ok(Pools {
                     read,
                     write: write?,
+                    opened,
                 })
             })
         }
-        Backend::Postgres => AnyPoolOptions::new()
-            .max_connections(16)
-            // While PostgreSQL refuses connections sqlx keeps retrying until
-            // this deadline: it bounds how long a request waits before its
-            // 503 during an outage.
-            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map(|pool| Pools {
-                read: pool.clone(),
-                write: pool,
-            }),
+        Backend::Postgres => {
+            let count = Arc::new(AtomicU64::new(0));
+            let counted = count.clone();
+            AnyPoolOptions::new()
+                .max_connections(16)
+                // While PostgreSQL refuses connections sqlx keeps retrying
+                // until this deadline: it bounds how long a request waits
+                // before its 503 during an outage.
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+                .after_connect(move |_, _| {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    Box::pin(async { Ok(()) })
+                })
+                .connect_with(options)
+                .await
+                .map(|pool| Pools {
+                    read: pool.clone(),
+                    write: pool,
+                    opened: Opened {
+                        read: count.clone(),
+                        write: count,
+                    },
+                })
+        }
     };
     pools.with_context(|| format!("cannot connect to the database ({backend:?})"))
 }
 
-fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+fn sqlite_pool(max_connections: u32, opened: Arc<AtomicU64>) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
+            opened.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {
                 conn.execute("PRAGMA journal_mode = WAL").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;

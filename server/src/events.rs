@@ -59,14 +59,13 @@ impl Mutation {
         .bind(vault_id)
         .fetch_optional(&mut *tx)
         .await?;
+        // Refusals are rolled back explicitly, as in [`Mutation::refuse`].
         let Some((seq,)) = seq else {
+            tx.rollback().await;
             return Err(AppError::NotFound("Vault not found".into()));
         };
         // Still under the row lock: tickets are taken in seq order.
         let ticket = state.fanout.lines.reserve(vault_id, seq);
-        // A refusal is rolled back here rather than by dropping the
-        // transaction, so that the connection stays in the pool (see
-        // `db::Tx`): refused commands are the common failure.
         let role = match permissions::authorize(&mut *tx, vault_id, &user.id, action).await {
             Ok(role) => role,
             Err(error) => {
@@ -98,6 +97,16 @@ impl Mutation {
     ) -> Result<(), AppError> {
         self.remembered = claim.map(|claim| claim.bind(result)).transpose()?;
         Ok(())
+    }
+
+    /// Ends the mutation on a refusal (a 404, a 409, …) decided inside its
+    /// transaction, and returns `error`. The transaction is rolled back here
+    /// rather than dropped, so that its connection stays in the pool (see
+    /// [`db::Tx`]; on SQLite it is the one writer): refusals are the common
+    /// failure. The seq is given back.
+    pub async fn refuse(self, error: AppError) -> AppError {
+        self.tx.rollback().await;
+        error
     }
 
     /// The transaction's connection, for the mutation's own statements.
@@ -136,8 +145,12 @@ impl Mutation {
         .bind(&event.meta.timestamp)
         .execute(&mut *self.tx)
         .await?;
-        if let Some(binding) = &self.remembered {
-            idempotency::store(&mut self.tx, binding).await?;
+        if let Some(binding) = &self.remembered
+            && let Err(error) = idempotency::store(&mut self.tx, binding).await
+        {
+            // The key was bound by a racing request: a refusal too.
+            self.tx.rollback().await;
+            return Err(error);
         }
         self.tx.commit().await?;
         let committed = Committed {

@@ -73,10 +73,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     let pools = match Backend::of(&state.config.database_url)? {
         Backend::Sqlite => vec![
-            (PoolName::Read, &state.db),
-            (PoolName::Write, &state.writer),
+            (PoolName::Read, &state.db, state.opened.read()),
+            (PoolName::Write, &state.writer, state.opened.write()),
         ],
-        Backend::Postgres => vec![(PoolName::Shared, &state.db)],
+        Backend::Postgres => vec![(PoolName::Shared, &state.db, state.opened.read())],
     };
     let body = state
         .metrics

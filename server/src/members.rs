@@ -167,8 +167,10 @@ async fn add(
             .bind(email.trim())
             .fetch_optional(mutation.conn())
             .await?;
-    let (user_id, email, name) =
-        user.ok_or_else(|| AppError::NotFound("No user with this email".into()))?;
+    let Some((user_id, email, name)) = user else {
+        let error = AppError::NotFound("No user with this email".into());
+        return Err(mutation.refuse(error).await);
+    };
     let inserted = sqlx::query(
         r#"INSERT INTO vault_users (vault_id, user_id, role, added_at) VALUES ($1, $2, $3, $4)
            ON CONFLICT (vault_id, user_id) DO NOTHING"#,
@@ -180,9 +182,8 @@ async fn add(
     .execute(mutation.conn())
     .await?;
     if inserted.rows_affected() == 0 {
-        return Err(AppError::Conflict(
-            "This user is already a member of the vault".into(),
-        ));
+        let error = AppError::Conflict("This user is already a member of the vault".into());
+        return Err(mutation.refuse(error).await);
     }
     let member = Member {
         user_id,
@@ -252,9 +253,14 @@ async fn change_role(
     claim: Option<Claim>,
 ) -> Result<Member, AppError> {
     let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
-    let mut member = find_member(mutation.conn(), id, user_id).await?;
-    if role != Role::Owner {
-        keep_an_owner(mutation.conn(), id, &member).await?;
+    let mut member = match find_member(mutation.conn(), id, user_id).await {
+        Ok(member) => member,
+        Err(error) => return Err(mutation.refuse(error).await),
+    };
+    if role != Role::Owner
+        && let Err(error) = keep_an_owner(mutation.conn(), id, &member).await
+    {
+        return Err(mutation.refuse(error).await);
     }
     sqlx::query("UPDATE vault_users SET role = $1 WHERE vault_id = $2 AND user_id = $3")
         .bind(role.as_str())
@@ -310,8 +316,13 @@ async fn remove(
     claim: Option<Claim>,
 ) -> Result<(), AppError> {
     let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
-    let member = find_member(mutation.conn(), id, user_id).await?;
-    keep_an_owner(mutation.conn(), id, &member).await?;
+    let member = match find_member(mutation.conn(), id, user_id).await {
+        Ok(member) => member,
+        Err(error) => return Err(mutation.refuse(error).await),
+    };
+    if let Err(error) = keep_an_owner(mutation.conn(), id, &member).await {
+        return Err(mutation.refuse(error).await);
+    }
     sqlx::query("DELETE FROM vault_users WHERE vault_id = $1 AND user_id = $2")
         .bind(id)
         .bind(user_id)

@@ -56,6 +56,11 @@ struct PoolLabels {
     state: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolOnly {
+    pool: &'static str,
+}
+
 /// What the node's rooms hold when the metrics are read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RoomCounts {
@@ -83,6 +88,7 @@ pub struct Metrics {
     watched_vaults: Gauge,
     joined_rooms: Gauge,
     pool_connections: Family<PoolLabels, Gauge>,
+    pool_opened: Family<PoolOnly, Counter>,
 }
 
 /// Seconds, from 100 µs to about 1.6 s.
@@ -115,6 +121,7 @@ impl Metrics {
             watched_vaults: Gauge::default(),
             joined_rooms: Gauge::default(),
             pool_connections: Family::default(),
+            pool_opened: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -167,6 +174,11 @@ impl Metrics {
             "Database pool connections, by pool and state",
             metrics.pool_connections.clone(),
         );
+        registry.register(
+            "db_connections_opened",
+            "Connections each database pool opened since the start",
+            metrics.pool_opened.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -192,13 +204,17 @@ impl Metrics {
     pub fn render(
         &self,
         rooms: RoomCounts,
-        pools: &[(PoolName, &AnyPool)],
+        pools: &[(PoolName, &AnyPool, u64)],
     ) -> Result<String, std::fmt::Error> {
         let gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
         self.sockets.set(gauge(rooms.sockets));
         self.watched_vaults.set(gauge(rooms.vaults));
         self.joined_rooms.set(gauge(rooms.joined));
-        for &(name, pool) in pools {
+        for &(name, pool, opened) in pools {
+            let counter = self
+                .pool_opened
+                .get_or_create(&PoolOnly { pool: name.label() });
+            counter.inc_by(opened.saturating_sub(counter.get()));
             let idle = pool.num_idle();
             let size = usize::try_from(pool.size()).unwrap_or(usize::MAX);
             for (state, count) in [("idle", idle), ("busy", size.saturating_sub(idle))] {

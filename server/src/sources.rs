@@ -179,7 +179,10 @@ pub async fn update_source(
     .bind(&vault_id)
     .fetch_optional(mutation.conn())
     .await?;
-    let source = Source::from(row.ok_or_else(source_not_found)?);
+    let Some(row) = row else {
+        return Err(mutation.refuse(source_not_found()).await);
+    };
+    let source = Source::from(row);
     mutation.remember(claim.as_ref(), &source)?;
     mutation
         .commit(state, EventKind::SourceUpdated(source.clone()))
@@ -204,7 +207,7 @@ pub async fn delete_source(
         .execute(mutation.conn())
         .await?;
     if deleted.rows_affected() == 0 {
-        return Err(source_not_found());
+        return Err(mutation.refuse(source_not_found()).await);
     }
     let source_id = source_id.to_string();
     mutation.remember(claim.as_ref(), &source_id)?;

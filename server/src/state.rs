@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use sqlx::AnyPool;
 
 use crate::config::Config;
-use crate::db::Pools;
+use crate::db::{Opened, Pools};
 use crate::fanout::Fanout;
 use crate::limits::{AuthLimiter, UserSockets};
 use crate::metrics::Metrics;
@@ -27,6 +27,8 @@ pub struct Core {
     pub auth_limiter: Arc<AuthLimiter>,
     /// Open sockets per user on this node.
     pub user_sockets: Arc<UserSockets>,
+    /// Connections each pool opened.
+    pub opened: Opened,
 }
 
 impl Core {
@@ -37,6 +39,7 @@ impl Core {
             metrics: Arc::new(Metrics::new(&config.node_id)),
             auth_limiter: Arc::new(AuthLimiter::new(&config.limits)),
             user_sockets: Arc::default(),
+            opened: pools.opened,
             config: Arc::new(config),
         }
     }

@@ -10,6 +10,7 @@ mod openapi;
 mod permissions;
 mod polling;
 mod realtime;
+mod refusals;
 mod rest;
 mod retries;
 mod security;

@@ -77,14 +77,6 @@ pub(super) fn bad_request() -> Expect {
     }
 }
 
-pub(super) fn bad_request_saying(part: &'static str) -> Expect {
-    Expect::Refused {
-        status: 400,
-        code: "BAD_REQUEST",
-        message: Msg::Contains(part),
-    }
-}
-
 /// A 400 with exactly `message` (no parser position in it).
 pub(super) fn bad_request_exactly(message: &str) -> Expect {
     Expect::Refused {
