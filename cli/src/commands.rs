@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use serde_json::json;
-use syncscript_client::api::ApiClient;
+use syncscript_client::api::{ApiClient, Mutate};
 use syncscript_client::store::{SessionStore, StoredSession, server_key};
 use syncscript_client::{ClientError, IdempotencyKey};
 use syncscript_protocol::{LoginResponse, SESSION_COOKIE, UpdateSourceRequest};
@@ -41,7 +41,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let key = args.key.key();
             let source = keyed(
                 ctx.authed()?
-                    .create_source_with_key(&args.vault, &args.title, &args.url, &key)
+                    .create_source(
+                        &args.vault,
+                        &args.title,
+                        &args.url,
+                        Mutate::with_key(key.clone()),
+                    )
                     .await,
                 &key,
             )?;
@@ -56,7 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let key = args.key.key();
             keyed(
                 ctx.authed()?
-                    .delete_source_with_key(&args.source, &key)
+                    .delete_source(&args.source, Mutate::with_key(key.clone()))
                     .await,
                 &key,
             )?;
@@ -234,7 +239,10 @@ impl Invocation {
             }
             VaultCommand::Create { name, key } => {
                 let key = key.key();
-                let vault = keyed(api.create_vault_with_key(&name, &key).await, &key)?;
+                let vault = keyed(
+                    api.create_vault(&name, Mutate::with_key(key.clone())).await,
+                    &key,
+                )?;
                 if self.json {
                     print_json(&json!({ "vault": vault }))
                 } else {
@@ -272,7 +280,8 @@ impl Invocation {
             VaultCommand::Rename { vault, name, key } => {
                 let key = key.key();
                 let renamed = keyed(
-                    api.rename_vault_with_key(&vault.vault, &name, &key).await,
+                    api.rename_vault(&vault.vault, &name, Mutate::with_key(key.clone()))
+                        .await,
                     &key,
                 )?;
                 if self.json {
@@ -284,7 +293,11 @@ impl Invocation {
             }
             VaultCommand::Delete { vault, key } => {
                 let key = key.key();
-                keyed(api.delete_vault_with_key(&vault.vault, &key).await, &key)?;
+                keyed(
+                    api.delete_vault(&vault.vault, Mutate::with_key(key.clone()))
+                        .await,
+                    &key,
+                )?;
                 if self.json {
                     print_json(&json!({ "deleted": vault.vault }))
                 } else {
@@ -315,7 +328,12 @@ impl Invocation {
             } => {
                 let key = key.key();
                 let added = api
-                    .add_member_with_key(&vault.vault, &email, role.into(), &key)
+                    .add_member(
+                        &vault.vault,
+                        &email,
+                        role.into(),
+                        Mutate::with_key(key.clone()),
+                    )
                     .await;
                 (keyed(added, &key)?, "Added")
             }
@@ -327,14 +345,20 @@ impl Invocation {
             } => {
                 let key = key.key();
                 let updated = api
-                    .update_member_with_key(&vault.vault, &user, role.into(), &key)
+                    .update_member(
+                        &vault.vault,
+                        &user,
+                        role.into(),
+                        Mutate::with_key(key.clone()),
+                    )
                     .await;
                 (keyed(updated, &key)?, "Updated")
             }
             MemberCommand::Remove { vault, user, key } => {
                 let key = key.key();
                 keyed(
-                    api.remove_member_with_key(&vault.vault, &user, &key).await,
+                    api.remove_member(&vault.vault, &user, Mutate::with_key(key.clone()))
+                        .await,
                     &key,
                 )?;
                 return if self.json {
@@ -364,7 +388,7 @@ impl Invocation {
         let key = args.key.key();
         let source = keyed(
             self.authed()?
-                .update_source_with_key(&args.source, &changes, &key)
+                .update_source(&args.source, &changes, Mutate::with_key(key.clone()))
                 .await,
             &key,
         )?;

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use syncscript_protocol::{ErrorCode, Member, Role, User};
 
-use syncscript_client::api::ApiClient;
+use syncscript_client::api::{ApiClient, Mutate};
 
 use crate::output::{print_json, table};
 
@@ -132,7 +132,10 @@ async fn owned_vault(owner: &Account, name: &str) -> anyhow::Result<SeededVault>
         .find(|v| v.name == name && v.role == Role::Owner);
     let (id, created) = match existing {
         Some(vault) => (vault.id, false),
-        None => (owner.api.create_vault(name).await?.id, true),
+        None => (
+            owner.api.create_vault(name, Mutate::default()).await?.id,
+            true,
+        ),
     };
     Ok(SeededVault {
         id,
@@ -155,13 +158,13 @@ async fn ensure_member(
         Some(_) => {
             owner
                 .api
-                .update_member(vault_id, &account.user.id, role)
+                .update_member(vault_id, &account.user.id, role, Mutate::default())
                 .await?;
         }
         None => {
             owner
                 .api
-                .add_member(vault_id, &account.user.email, role)
+                .add_member(vault_id, &account.user.email, role, Mutate::default())
                 .await?;
         }
     }
@@ -187,7 +190,10 @@ pub async fn seed(api: &ApiClient, password: &str, json: bool) -> anyhow::Result
     if owner.api.list_sources(&demo.id).await?.sources.is_empty() {
         for (title, url, by_contributor) in SOURCES {
             let author = if by_contributor { contributor } else { owner };
-            author.api.create_source(&demo.id, title, url).await?;
+            author
+                .api
+                .create_source(&demo.id, title, url, Mutate::default())
+                .await?;
             sources_created += 1;
         }
     }

@@ -8,9 +8,10 @@
 //! timeout, a closed socket, a lost ack) are retried, a bounded number of
 //! times ([`RetryPolicy`]); an answer from the server, even an error, is
 //! final. A caller that retries at a higher level (a person pressing Enter
-//! again after "no answer") passes the same key again: that is what the
-//! `*_with_key` methods of [`crate::api::ApiClient`] and the `op_id` field
-//! of the socket commands are for.
+//! again after "no answer") passes the same key again: that is what
+//! [`crate::api::Mutate::with_key`] and the `op_id` field of the socket
+//! commands are for. The REST header names are `syncscript-protocol`'s
+//! (`IDEMPOTENCY_KEY_HEADER`, `IDEMPOTENCY_REPLAYED_HEADER`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,10 +19,6 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-/// The REST header that carries the key.
-pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
-/// The header of a REST answer that is the replay of an earlier one.
-pub const IDEMPOTENCY_REPLAYED_HEADER: &str = "Idempotency-Replayed";
 /// The longest key the server accepts.
 pub const MAX_KEY_LEN: usize = 200;
 

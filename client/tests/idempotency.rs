@@ -9,11 +9,12 @@
 
 use std::time::Duration;
 
-use syncscript_client::api::ApiClient;
-use syncscript_client::mutation::IDEMPOTENCY_KEY_HEADER;
+use syncscript_client::api::{ApiClient, Mutate};
 use syncscript_client::socket::{Incoming, Session};
 use syncscript_client::{ClientError, IdempotencyKey, RetryPolicy};
-use syncscript_protocol::{CreateSourceCommand, DeleteSourceCommand, SourceAck, commands, names};
+use syncscript_protocol::{
+    CreateSourceCommand, DeleteSourceCommand, IDEMPOTENCY_KEY_HEADER, SourceAck, commands, names,
+};
 use syncscript_testkit::{Backend, LossyProxy, TestApp};
 
 /// How long any one expected report may take.
@@ -29,7 +30,12 @@ async fn a_rest_mutation_whose_answer_is_lost_is_retried_with_the_same_key() {
 
     proxy.lose_answer_containing(b"HTTP/1.1 201");
     let source = api
-        .create_source(&vault, "Lost answer", "https://example.org/lost.pdf")
+        .create_source(
+            &vault,
+            "Lost answer",
+            "https://example.org/lost.pdf",
+            Mutate::default(),
+        )
         .await
         .expect("the retry gets the first answer");
     assert_eq!(proxy.lost(), 1, "the first answer was lost");
@@ -55,7 +61,7 @@ async fn a_rest_mutation_whose_answer_is_lost_is_retried_with_the_same_key() {
 
     // A delete whose 204 is lost: its retry is answered 204 again, not 404.
     proxy.lose_answer_containing(b"HTTP/1.1 204");
-    api.delete_source(&source.id)
+    api.delete_source(&source.id, Mutate::default())
         .await
         .expect("the retry of the delete gets the first answer");
     assert_eq!(proxy.lost(), 2);
@@ -83,14 +89,24 @@ async fn a_callers_key_is_reused_across_a_user_level_retry() {
 
     proxy.lose_answer_containing(b"HTTP/1.1 201");
     let error = api
-        .create_source_with_key(&vault, "Pressed twice", "https://example.org/p.pdf", &key)
+        .create_source(
+            &vault,
+            "Pressed twice",
+            "https://example.org/p.pdf",
+            Mutate::with_key(key.clone()),
+        )
         .await
         .unwrap_err();
     assert!(error.is_unanswered(), "{error}");
     assert!(matches!(error, ClientError::Transport { .. }), "{error}");
 
     let again = api
-        .create_source_with_key(&vault, "Pressed twice", "https://example.org/p.pdf", &key)
+        .create_source(
+            &vault,
+            "Pressed twice",
+            "https://example.org/p.pdf",
+            Mutate::with_key(key.clone()),
+        )
         .await
         .expect("the same key gets the first answer");
     assert_eq!(
@@ -104,7 +120,12 @@ async fn a_callers_key_is_reused_across_a_user_level_retry() {
     // The server's own answer to that key is the first one.
     let direct = ApiClient::new(&app.base, Some(team.owner.token.clone())).unwrap();
     let replayed = direct
-        .create_source_with_key(&vault, "Pressed twice", "https://example.org/p.pdf", &key)
+        .create_source(
+            &vault,
+            "Pressed twice",
+            "https://example.org/p.pdf",
+            Mutate::with_key(key.clone()),
+        )
         .await
         .unwrap();
     assert_eq!(replayed.id, again.id);
@@ -112,7 +133,7 @@ async fn a_callers_key_is_reused_across_a_user_level_retry() {
     // A raw client sends no key at all.
     direct
         .raw_mutations()
-        .rename_vault(&vault, "Renamed raw")
+        .rename_vault(&vault, "Renamed raw", Mutate::default())
         .await
         .unwrap();
 }

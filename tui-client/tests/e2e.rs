@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use syncscript_client::api::ApiClient;
+use syncscript_client::api::{ApiClient, Mutate};
 use syncscript_protocol::Role;
 use syncscript_testkit::{Backend, PASSWORD, TestApp, eventually};
 use tempfile::TempDir;
@@ -190,9 +190,12 @@ async fn live_updates_reconnect_after_restart_and_viewer_refusal() {
     let mut server = TestApp::spawn(Backend::Sqlite).await;
     let owner = user(&server, "ada@example.org", "Ada Owner").await;
     let viewer = user(&server, "cy@example.org", "Cy Viewer").await;
-    let vault = owner.create_vault("Reading group").await.unwrap();
+    let vault = owner
+        .create_vault("Reading group", Mutate::default())
+        .await
+        .unwrap();
     owner
-        .add_member(&vault.id, "cy@example.org", Role::Viewer)
+        .add_member(&vault.id, "cy@example.org", Role::Viewer, Mutate::default())
         .await
         .unwrap();
 

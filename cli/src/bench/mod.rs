@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use syncscript_client::api::ApiClient;
+use syncscript_client::api::{ApiClient, Mutate};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
@@ -231,7 +231,7 @@ impl Setup {
         let mut vaults = Vec::with_capacity(plan.vaults);
         for k in 0..plan.vaults {
             let vault = api
-                .create_vault(&format!("bench {run_id} #{k}"))
+                .create_vault(&format!("bench {run_id} #{k}"), Mutate::default())
                 .await
                 .context("cannot create the bench's vaults")?;
             vaults.push(vault.id);
@@ -249,7 +249,7 @@ impl Setup {
     /// one); a failure is only reported.
     async fn clean_up(&self) {
         for vault in self.vaults.iter() {
-            if let Err(error) = self.api.delete_vault(vault).await {
+            if let Err(error) = self.api.delete_vault(vault, Mutate::default()).await {
                 eprintln!("bench: could not delete vault {vault}: {error}");
             }
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use syncscript_client::api::ApiClient;
+use syncscript_client::api::{ApiClient, Mutate};
 use syncscript_client::error::ClientError;
 use syncscript_protocol::{CreateSourceCommand, ErrorDetail, commands};
 
@@ -133,7 +133,7 @@ pub async fn rest(api: ApiClient, batch: Arc<Batch>, shared: Arc<Shared>) -> Wri
         let sent = shared.mark_sent(k);
         let created = tokio::time::timeout(
             MUTATION_TIMEOUT,
-            api.create_source(batch.vault_of(k), &title, &url),
+            api.create_source(batch.vault_of(k), &title, &url, Mutate::default()),
         )
         .await;
         let outcome = match created {

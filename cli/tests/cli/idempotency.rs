@@ -3,8 +3,7 @@
 //! lost is sent again with the same key: the server applies it once.
 //! The answer is lost by a TCP proxy between the binary and the server.
 
-use syncscript_client::mutation::IDEMPOTENCY_KEY_HEADER;
-use syncscript_protocol::names;
+use syncscript_protocol::{IDEMPOTENCY_KEY_HEADER, names};
 use syncscript_testkit::{Backend, LossyProxy, TestApp};
 
 use crate::helpers::CliRunner;

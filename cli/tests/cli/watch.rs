@@ -2,14 +2,14 @@
 //! restart; refusals end it with a readable error.
 
 use serde_json::Value;
-use syncscript_client::api::ApiClient;
+use syncscript_client::api::{ApiClient, Mutate};
 
 use crate::helpers::{CliRunner, Lines, PASSWORD, api_as, seed};
 use syncscript_testkit::{Backend, TestApp};
 
 /// Adds a source as `api` and returns its id.
 async fn add_source(api: &ApiClient, vault: &str, title: &str) -> String {
-    api.create_source(vault, title, "https://example.org/w.pdf")
+    api.create_source(vault, title, "https://example.org/w.pdf", Mutate::default())
         .await
         .unwrap()
         .id
@@ -56,11 +56,15 @@ async fn watch_prints_every_event_once_in_order_across_a_server_restart() {
                 title: Some("Live one, renamed".into()),
                 file_url: None,
             },
+            Mutate::default(),
         )
         .await
         .unwrap();
     expect_event(&mut watcher, "source:updated", head + 2).await;
-    owner.delete_source(&first).await.unwrap();
+    owner
+        .delete_source(&first, Mutate::default())
+        .await
+        .unwrap();
     expect_event(&mut watcher, "source:deleted", head + 3).await;
 
     // Restart: same port, same database. Events made as soon as the new
@@ -84,14 +88,14 @@ async fn watch_prints_every_event_once_in_order_across_a_server_restart() {
     add_source(&owner, &vault, "Live again").await;
     expect_event(&mut watcher, "source:created", expected + 1).await;
     owner
-        .rename_vault(&vault, "Demo Vault, renamed")
+        .rename_vault(&vault, "Demo Vault, renamed", Mutate::default())
         .await
         .unwrap();
     let line = expect_event(&mut watcher, "vault:updated", expected + 2).await;
     assert_eq!(line["payload"]["vault"]["name"], "Demo Vault, renamed");
 
     // Deleting the vault ends the watch with status 0.
-    owner.delete_vault(&vault).await.unwrap();
+    owner.delete_vault(&vault, Mutate::default()).await.unwrap();
     expect_event(&mut watcher, "vault:deleted", expected + 3).await;
     assert_eq!(watcher.exit_code().await, Some(0));
 }
@@ -123,7 +127,10 @@ async fn watch_since_replays_the_log_and_exits_3_when_removed() {
     }
     watcher.stderr_until("joined vault").await;
 
-    owner.remove_member(&vault, &viewer_id).await.unwrap();
+    owner
+        .remove_member(&vault, &viewer_id, Mutate::default())
+        .await
+        .unwrap();
     let line = expect_event(&mut watcher, "member:removed", 6).await;
     assert_eq!(line["payload"]["member"]["userId"], viewer_id.as_str());
     let line = watcher.next_json().await;
