@@ -1,9 +1,9 @@
 //! `watch`: follows a vault over Socket.IO and prints each sequenced event
 //! exactly once, in seq order, across reconnects and server restarts.
 //!
-//! The connection, its rejoins from the last printed seq and its refusal
-//! rule are `syncscript_client::socket`'s; this module orders what arrives
-//! (with `syncscript_client::sequencer`), fills gaps over REST and prints.
+//! The connection, its rejoins and the catch-up rules are
+//! `syncscript_client::follower`'s; this module prints what it applied and
+//! tells what happens on standard error.
 
 use std::process::ExitCode;
 
@@ -11,8 +11,9 @@ use anyhow::{anyhow, bail};
 use serde::Serialize;
 use serde_json::Value;
 use syncscript_client::api::ApiClient;
-use syncscript_client::sequencer::{Offered, Sequenced, Sequencer};
-use syncscript_client::socket::{Incoming, Session};
+use syncscript_client::follower::{Follow, Update};
+use syncscript_client::sequencer::Sequenced;
+use syncscript_client::socket::Incoming;
 use syncscript_protocol::{Joined, names, signals};
 
 use crate::output::pretty_event;
@@ -49,50 +50,79 @@ pub async fn watch(
         Some(since) => since,
         None => api.get_vault(&options.vault_id).await?.seq,
     };
-    let (session, mut incoming) = Session::start(&api.server_url(), token);
-    session.join(&options.vault_id, since);
+    let mut follow = Follow::start(&api.server_url(), token);
+    follow.follow(&options.vault_id, since);
     let mut watcher = Watcher {
-        api,
+        server: api.server_url(),
         options,
-        sequencer: Sequencer::new(since),
+        last: since,
         joined: false,
         opened: false,
-        session: &session,
     };
     let outcome = loop {
-        let item = tokio::select! {
-            item = incoming.recv() => item,
+        let update = tokio::select! {
+            update = follow.next() => update,
             _ = tokio::signal::ctrl_c() => break Ok(ExitCode::SUCCESS),
         };
-        let Some(item) = item else {
+        let Some(update) = update else {
             break Err(anyhow!("the Socket.IO session stopped"));
         };
-        match watcher.handle(item).await {
+        match watcher.handle(update) {
             Ok(Some(code)) => break Ok(code),
             Ok(None) => {}
             Err(error) => break Err(error),
         }
     };
-    session.close().await;
+    follow.close().await;
     outcome
 }
 
-struct Watcher<'a> {
-    api: &'a ApiClient,
+struct Watcher {
+    server: String,
     options: WatchOptions,
-    sequencer: Sequencer,
-    /// Whether the current connection has completed its join (the replay,
-    /// if any, is then complete).
+    /// The last seq printed.
+    last: i64,
+    /// Whether the current connection has completed its join (a failed
+    /// join before that ends the watch).
     joined: bool,
     /// Whether any connection was accepted (before that, failing to connect
     /// ends the watch).
     opened: bool,
-    session: &'a Session,
 }
 
-impl Watcher<'_> {
-    /// Handles one report of the session; `Some(code)` ends the watch.
-    async fn handle(&mut self, item: Incoming) -> anyhow::Result<Option<ExitCode>> {
+impl Watcher {
+    /// Handles one update of the follow; `Some(code)` ends the watch.
+    fn handle(&mut self, update: Update) -> anyhow::Result<Option<ExitCode>> {
+        match update {
+            Update::Applied { events, .. } => return self.print_all(events),
+            Update::Resync(resync) => {
+                eprintln!(
+                    "watch: events before seq {} are no longer retained: refetch the sources",
+                    resync.seq
+                );
+                self.print_line(
+                    signals::VAULT_RESYNC,
+                    resync.seq,
+                    &serde_json::to_value(&resync)?,
+                )?;
+                self.last = resync.seq;
+            }
+            Update::CatchingUp { head, last, .. } => {
+                eprintln!("watch: the vault is at seq {head}, beyond seq {last}: catching up");
+            }
+            Update::Rejoined(rejoin) => {
+                eprintln!(
+                    "watch: events are missing after seq {}: joining again",
+                    rejoin.since
+                );
+            }
+            Update::Received { .. } | Update::Foreign { .. } => {}
+            Update::Socket(item) => return self.on_socket(item),
+        }
+        Ok(None)
+    }
+
+    fn on_socket(&mut self, item: Incoming) -> anyhow::Result<Option<ExitCode>> {
         match item {
             Incoming::Opened { joins } => {
                 self.joined = false;
@@ -120,39 +150,12 @@ impl Watcher<'_> {
                 self.joined = false;
                 eprintln!("watch: connection refused for now ({message}); retrying");
             }
-            Incoming::Refused(code) => {
-                bail!("{code}: {} refused the connection", self.api.server_url())
-            }
+            Incoming::Refused(code) => bail!("{code}: {} refused the connection", self.server),
             Incoming::TransportError(text) => eprintln!("watch: connection problem: {text}"),
-            Incoming::Event { event, .. } => {
-                let seq = event.seq;
-                if let Offered::Ready(ready) = self.sequencer.offer(seq, event)
-                    && let Some(code) = self.print_all(ready)?
-                {
-                    return Ok(Some(code));
-                }
-                if self.joined && self.sequencer.has_gap() {
-                    return self.fill_gap().await;
-                }
-            }
-            Incoming::Joined(joined) => return self.on_joined(joined).await,
-            Incoming::Resync(resync) => {
-                eprintln!(
-                    "watch: events before seq {} are no longer retained: refetch the sources",
-                    resync.seq
-                );
-                self.print_line(
-                    signals::VAULT_RESYNC,
-                    resync.seq,
-                    &serde_json::to_value(&resync)?,
-                )?;
-                let ready = self.sequencer.reset(resync.seq);
-                self.session.applied(&self.options.vault_id, resync.seq);
-                return self.print_all(ready);
-            }
+            Incoming::Joined(joined) => self.on_joined(&joined),
             Incoming::Removed(removed) => {
                 let payload = serde_json::to_value(&removed)?;
-                self.print_line(signals::VAULT_REMOVED, self.sequencer.last(), &payload)?;
+                self.print_line(signals::VAULT_REMOVED, self.last, &payload)?;
                 eprintln!(
                     "watch: removed from vault {}: {}",
                     removed.vault_id, removed.reason
@@ -168,15 +171,6 @@ impl Watcher<'_> {
                 eprintln!("watch: present: {}", who.join(", "));
             }
             Incoming::Left(left) => eprintln!("watch: left vault {}", left.vault_id),
-            // The session rejoins by itself when the head is ahead.
-            Incoming::Head(head) if head.seq > self.sequencer.last() => {
-                eprintln!(
-                    "watch: the vault is at seq {}, beyond seq {}: catching up",
-                    head.seq,
-                    self.sequencer.last()
-                );
-            }
-            Incoming::Head(_) => {}
             // The only command sent is the join: its failure ends the watch.
             Incoming::Error(error) if !self.joined => bail!("{}: {}", error.code, error.message),
             Incoming::Error(error) => {
@@ -185,76 +179,30 @@ impl Watcher<'_> {
             Incoming::Unknown { name, payload } => {
                 eprintln!("watch: ignoring {name}: {payload}");
             }
+            // The follower handles these itself.
+            Incoming::Event { .. } | Incoming::Head(_) | Incoming::Resync(_) => {}
         }
         Ok(None)
     }
 
-    async fn on_joined(&mut self, joined: Joined) -> anyhow::Result<Option<ExitCode>> {
+    fn on_joined(&mut self, joined: &Joined) {
         self.joined = true;
         eprintln!(
             "watch: joined vault {} as {}; head seq {}, last printed {}",
-            joined.vault_id,
-            joined.role,
-            joined.seq,
-            self.sequencer.last()
+            joined.vault_id, joined.role, joined.seq, self.last
         );
-        // The replay is complete: anything still missing was lost on the
-        // way and is fetched from the log.
-        if self.sequencer.has_gap() || joined.seq > self.sequencer.last() {
-            return self.fill_gap().await;
-        }
-        Ok(None)
     }
 
-    /// Fetches the missing events from the log. A failure is only reported:
-    /// the next (re)join replays them anyway.
-    async fn fill_gap(&mut self) -> anyhow::Result<Option<ExitCode>> {
-        loop {
-            let since = self.sequencer.last();
-            let page = match self
-                .api
-                .list_events(&self.options.vault_id, Some(since), None)
-                .await
-            {
-                Ok(page) => page,
-                Err(error) => {
-                    eprintln!("watch: cannot fetch missed events: {error}");
-                    return Ok(None);
-                }
-            };
-            for event in page.events {
-                let seq = event.seq;
-                let event = Sequenced {
-                    name: event.name,
-                    seq,
-                    payload: event.payload,
-                };
-                if let Offered::Ready(ready) = self.sequencer.offer(seq, event)
-                    && let Some(code) = self.print_all(ready)?
-                {
-                    return Ok(Some(code));
-                }
-            }
-            if self.sequencer.last() == since || self.sequencer.last() >= page.seq {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// Prints released events and reports them applied (the next rejoin
-    /// starts after them); `vault:deleted` ends the watch.
-    fn print_all(&self, ready: Vec<Sequenced>) -> anyhow::Result<Option<ExitCode>> {
-        let Some(last) = ready.last().map(|event| event.seq) else {
-            return Ok(None);
-        };
-        for event in ready {
+    /// Prints applied events; `vault:deleted` ends the watch.
+    fn print_all(&mut self, events: Vec<Sequenced>) -> anyhow::Result<Option<ExitCode>> {
+        for event in events {
             self.print_line(&event.name, event.seq, &event.payload)?;
+            self.last = event.seq;
             if event.name == names::VAULT_DELETED {
                 eprintln!("watch: vault {} was deleted", self.options.vault_id);
                 return Ok(Some(ExitCode::SUCCESS));
             }
         }
-        self.session.applied(&self.options.vault_id, last);
         Ok(None)
     }
 

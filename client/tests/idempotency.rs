@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use syncscript_client::api::{ApiClient, Mutate};
-use syncscript_client::socket::{Incoming, Session};
+use syncscript_client::socket::{Incoming, SocketClient};
 use syncscript_client::{ClientError, IdempotencyKey, RetryPolicy};
 use syncscript_protocol::{
     CreateSourceCommand, DeleteSourceCommand, IDEMPOTENCY_KEY_HEADER, SourceAck, commands, names,
@@ -144,7 +144,7 @@ async fn a_socket_command_whose_ack_is_lost_is_sent_again_with_the_same_op_id() 
     let team = app.team().await;
     let vault = team.vault.id.clone();
     let proxy = LossyProxy::start(app.addr).await;
-    let (session, mut incoming) = Session::start(&proxy.url, &team.contributor.token);
+    let (session, mut incoming) = SocketClient::start(&proxy.url, &team.contributor.token);
     // Not joined to the vault: the next thing the server sends is the ack.
     tokio::time::timeout(TIMEOUT, async {
         while let Some(item) = incoming.recv().await {

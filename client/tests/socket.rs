@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use syncscript_client::ClientError;
 use syncscript_client::sequencer::Sequenced;
-use syncscript_client::socket::{Incoming, Session};
+use syncscript_client::socket::{Incoming, SocketClient};
 use syncscript_protocol::{
     CreateSourceCommand, ErrorCode, JoinRequest, SourceAck, commands, names,
 };
@@ -57,7 +57,7 @@ async fn a_join_replays_since_and_commands_are_acked() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let team = app.team().await;
     let vault = team.vault.id.clone();
-    let (session, mut incoming) = Session::start(&app.base, &team.contributor.token);
+    let (session, mut incoming) = SocketClient::start(&app.base, &team.contributor.token);
     session.join(&vault, 0);
 
     let joins = until(&mut incoming, |item| match item {
@@ -120,7 +120,7 @@ async fn after_a_restart_the_vault_is_rejoined_from_the_applied_seq() {
     let mut app = TestApp::spawn(Backend::Sqlite).await;
     let team = app.team().await;
     let vault = team.vault.id.clone();
-    let (session, mut incoming) = Session::start(&app.base, &team.viewer.token);
+    let (session, mut incoming) = SocketClient::start(&app.base, &team.viewer.token);
     session.join(&vault, 2);
     until(&mut incoming, |item| match item {
         Incoming::Joined(_) => Some(()),
@@ -150,7 +150,7 @@ async fn after_a_restart_the_vault_is_rejoined_from_the_applied_seq() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unauthorized_session_is_refused_for_good() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let (session, mut incoming) = Session::start(&app.base, "not-a-token");
+    let (session, mut incoming) = SocketClient::start(&app.base, "not-a-token");
     let code = until(&mut incoming, |item| match item {
         Incoming::Refused(code) => Some(code),
         _ => None,

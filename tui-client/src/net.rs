@@ -1,5 +1,5 @@
 //! The network side: REST calls through `syncscript_client::api::ApiClient`
-//! and one `syncscript_client::socket::Session`, both reporting back as
+//! and one `syncscript_client::socket::SocketClient`, both reporting back as
 //! [`NetEvent`]s on a channel.
 //!
 //! The session owns the Socket.IO connection: it waits for the socket to
@@ -8,7 +8,7 @@
 //! refusal rule (only `UNAUTHORIZED` is final).
 
 use syncscript_client::api::ApiClient;
-use syncscript_client::socket::{Incoming, Session};
+use syncscript_client::socket::{Incoming, SocketClient};
 use syncscript_client::{ClientError, RetryPolicy};
 use syncscript_protocol::{
     CreateSourceCommand, DeleteSourceCommand, UpdateSourceCommand, VaultEvent,
@@ -27,7 +27,7 @@ pub type Reports = mpsc::UnboundedSender<NetEvent>;
 pub struct Network {
     api: ApiClient,
     reports: Reports,
-    session: Session,
+    session: SocketClient,
     /// The vault and seq last reported to the session as applied.
     tracked: Option<(String, i64)>,
 }
@@ -36,7 +36,7 @@ impl Network {
     /// Starts the Socket.IO session (it connects, and keeps retrying while
     /// the server is unreachable) and returns the handle that runs effects.
     pub fn start(api: ApiClient, token: String, reports: Reports) -> Network {
-        let (session, incoming) = Session::start(&api.server_url(), &token);
+        let (session, incoming) = SocketClient::start(&api.server_url(), &token);
         tokio::spawn(forward(incoming, reports.clone()));
         Network {
             api,
@@ -139,7 +139,10 @@ async fn open_vault(api: &ApiClient, vault_id: &str) -> Result<Box<OpenedVault>,
 /// Sends a source command with its `opId`; the id of the source its ack is
 /// about. The session sends it again, with the same `opId`, while no ack
 /// comes (a reconnect, a lost ack), a bounded number of times.
-pub async fn send_command(session: &Session, command: &Command) -> Result<String, ClientError> {
+pub async fn send_command(
+    session: &SocketClient,
+    command: &Command,
+) -> Result<String, ClientError> {
     let op_id = Some(command.op_id().to_string());
     match command {
         Command::Create {

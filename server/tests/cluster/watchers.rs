@@ -1,17 +1,17 @@
 //! Watchers of one vault for the cluster tests, over the two real clients:
-//! rust_socketio (through `syncscript_client::socket::Session`, the CLI's
-//! and terminal client's session) and the official npm `socket.io-client`
-//! (through `tests/node/watcher.mjs`). Both follow the catch-up rules of
-//! docs/protocol.md; each publishes what it has applied on a watch channel
-//! that the tests await.
+//! rust_socketio (through `syncscript_client::follower::Follow`, the CLI's
+//! follower, which owns the catch-up rules) and the official npm
+//! `socket.io-client` (through `tests/node/watcher.mjs`). Both follow the
+//! catch-up rules of docs/protocol.md; each publishes what it has applied on
+//! a watch channel that the tests await.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use syncscript_client::sequencer::{Offered, Sequencer};
-use syncscript_client::socket::{Incoming, Session};
+use syncscript_client::follower::{Follow, Update};
+use syncscript_client::socket::{Incoming, SocketClient};
 use syncscript_protocol::Presence;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 /// How long a test waits for what must happen.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-/// How long an out-of-order event may wait before the watcher rejoins.
+/// How long the watcher may stay behind before it rejoins.
 const GAP_GRACE: Duration = Duration::from_millis(300);
 
 /// What a watcher has seen so far.
@@ -52,7 +52,7 @@ pub struct Watcher {
 }
 
 enum Stop {
-    Rust(Session),
+    Rust(SocketClient),
     Node(Child),
 }
 
@@ -88,7 +88,7 @@ impl Watcher {
 
     pub async fn stop(self) {
         match self.stop {
-            Stop::Rust(session) => session.close().await,
+            Stop::Rust(socket) => socket.close().await,
             Stop::Node(mut child) => {
                 child.kill().await.ok();
             }
@@ -98,62 +98,46 @@ impl Watcher {
 
 /// A rust_socketio watcher of `vault_id` at `url`, joined from seq 0.
 pub fn rust(name: &str, url: &str, token: &str, vault_id: &str) -> Watcher {
-    let (session, mut incoming) = Session::start(url, token);
-    session.join(vault_id, 0);
+    let mut follow = Follow::start(url, token).with_gap_wait(GAP_GRACE);
+    follow.follow(vault_id, 0);
+    let socket = follow.socket().clone();
     let (view_tx, view) = watch::channel(View::default());
     let vault = vault_id.to_owned();
-    let handle = session.clone();
     tokio::spawn(async move {
-        let mut sequencer: Sequencer<i64> = Sequencer::new(0);
-        let mut gap_since: Option<tokio::time::Instant> = None;
-        let mut ticks = tokio::time::interval(GAP_GRACE / 3);
-        loop {
-            let item = tokio::select! {
-                item = incoming.recv() => match item {
-                    Some(item) => item,
-                    None => return,
-                },
-                _ = ticks.tick() => {
-                    if gap_since.is_some_and(|since| since.elapsed() >= GAP_GRACE) {
-                        gap_since = Some(tokio::time::Instant::now());
-                        handle.join(&vault, sequencer.last());
-                    }
-                    continue;
-                }
-            };
-            view_tx.send_modify(|view| match item {
-                Incoming::Event { vault_id, event } if vault_id == vault && !view.removed => {
-                    if let Offered::Ready(seqs) = sequencer.offer(event.seq, event.seq) {
-                        view.applied.extend(&seqs);
-                        handle.applied(&vault, sequencer.last());
-                    }
-                    gap_since = sequencer
-                        .has_gap()
-                        .then(|| gap_since.unwrap_or_else(tokio::time::Instant::now));
-                }
-                Incoming::Event { vault_id, event } => {
-                    view.foreign
-                        .push(format!("{} {vault_id} {}", event.name, event.seq));
-                }
-                Incoming::Joined(_) => view.joins += 1,
-                Incoming::Error(detail) => view.refusals.push(detail.code.as_str().to_owned()),
-                Incoming::Presence(presence) if presence.vault_id == vault => {
-                    view.presence = Some(presence);
-                }
-                Incoming::Presence(presence) => {
-                    view.foreign.push(format!("presence {}", presence.vault_id));
-                }
-                Incoming::Removed(_) => view.removed = true,
-                Incoming::Refused(_) => view.unauthorized = true,
-                Incoming::Closed | Incoming::Reconnecting => view.disconnects += 1,
-                _ => {}
-            });
+        while let Some(update) = follow.next().await {
+            view_tx.send_modify(|view| record(view, &vault, update));
         }
     });
     Watcher {
         name: format!("{name} (rust_socketio)"),
         view,
-        stop: Stop::Rust(session),
+        stop: Stop::Rust(socket),
+    }
+}
+
+/// What one update of the follow adds to the view.
+fn record(view: &mut View, vault: &str, update: Update) {
+    match update {
+        Update::Applied { events, .. } => view.applied.extend(events.iter().map(|e| e.seq)),
+        // Not followed: another vault's, or the vault's after the removal.
+        Update::Foreign { vault_id, event } => {
+            view.foreign
+                .push(format!("{} {vault_id} {}", event.name, event.seq));
+        }
+        Update::Socket(Incoming::Joined(_)) => view.joins += 1,
+        Update::Socket(Incoming::Error(detail)) => {
+            view.refusals.push(detail.code.as_str().to_owned());
+        }
+        Update::Socket(Incoming::Presence(presence)) if presence.vault_id == vault => {
+            view.presence = Some(presence);
+        }
+        Update::Socket(Incoming::Presence(presence)) => {
+            view.foreign.push(format!("presence {}", presence.vault_id));
+        }
+        Update::Socket(Incoming::Removed(_)) => view.removed = true,
+        Update::Socket(Incoming::Refused(_)) => view.unauthorized = true,
+        Update::Socket(Incoming::Closed | Incoming::Reconnecting) => view.disconnects += 1,
+        _ => {}
     }
 }
 

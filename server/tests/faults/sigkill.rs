@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use syncscript_client::socket::Session;
+use syncscript_client::socket::SocketClient;
 use syncscript_testkit::{Backend, Team, TestDatabase, on_both_backends};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -115,7 +115,7 @@ struct Writers {
     progress: watch::Receiver<Progress>,
     stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
-    session: Session,
+    session: SocketClient,
 }
 
 impl Writers {
@@ -148,7 +148,7 @@ impl Writers {
                 }
             })
         };
-        let (session, incoming) = Session::start(base, &team.contributor.token);
+        let (session, incoming) = SocketClient::start(base, &team.contributor.token);
         let socket = {
             let session = session.clone();
             let vault = team.vault.id.clone();

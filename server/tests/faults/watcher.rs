@@ -1,22 +1,22 @@
-//! A watcher of one vault over the workspace's own client session
-//! (`syncscript_client::socket::Session`, rust_socketio underneath: it
-//! rejoins with `since` on every reconnect and on `vault:head`), following
-//! the catch-up rules of docs/protocol.md: events go through a
-//! `Sequencer`, a gap that stays open (or a `vault:joined` whose head is
-//! beyond what was applied) asks for a replay. It records every sequenced
-//! event it was sent, as sent, besides what it applied, so that a test can
-//! check both "exactly once, in order" and "nothing uncommitted".
+//! A watcher of one vault over the workspace's own follower
+//! (`syncscript_client::follower::Follow`: rust_socketio underneath, which
+//! rejoins with `since` on every reconnect and on `vault:head`; the catch-up
+//! rules of docs/protocol.md, a gap that stays open or a `vault:joined`
+//! whose head is beyond what was applied asking for a replay). It records
+//! every sequenced event it was sent, as sent, besides what it applied, so
+//! that a test can check both "exactly once, in order" and "nothing
+//! uncommitted".
 
 use std::time::Duration;
 
 use serde_json::Value;
-use syncscript_client::sequencer::{Offered, Sequencer};
-use syncscript_client::socket::{Incoming, Session};
+use syncscript_client::follower::{Follow, Update};
+use syncscript_client::socket::{Incoming, SocketClient};
 use tokio::sync::watch;
 
 use crate::PATIENCE;
 
-/// How long a gap may stay open before the watcher asks for a replay.
+/// How long the watcher may stay behind before it asks for a replay.
 const GAP_GRACE: Duration = Duration::from_millis(300);
 
 /// What a watcher has seen so far.
@@ -41,75 +41,28 @@ pub struct View {
 pub struct Watcher {
     pub name: String,
     view: watch::Receiver<View>,
-    session: Session,
+    socket: SocketClient,
 }
 
 impl Watcher {
     /// Connects to `url` with `token` and joins `vault_id` from seq 0.
     pub fn start(name: &str, url: &str, token: &str, vault_id: &str) -> Watcher {
-        let (session, mut incoming) = Session::start(url, token);
-        session.join(vault_id, 0);
+        let mut follow = Follow::start(url, token)
+            .with_gap_wait(GAP_GRACE)
+            .reporting_received();
+        follow.follow(vault_id, 0);
+        let socket = follow.socket().clone();
         let (view_tx, view) = watch::channel(View::default());
         let vault = vault_id.to_owned();
-        let handle = session.clone();
         tokio::spawn(async move {
-            let mut sequencer: Sequencer<i64> = Sequencer::new(0);
-            // Since when the watcher has known it misses events.
-            let mut behind_since: Option<tokio::time::Instant> = None;
-            let mut ticks = tokio::time::interval(GAP_GRACE / 3);
-            loop {
-                let item = tokio::select! {
-                    item = incoming.recv() => match item {
-                        Some(item) => item,
-                        None => return,
-                    },
-                    _ = ticks.tick() => {
-                        if behind_since.is_some_and(|since| since.elapsed() >= GAP_GRACE) {
-                            behind_since = Some(tokio::time::Instant::now());
-                            handle.join(&vault, sequencer.last());
-                        }
-                        continue;
-                    }
-                };
-                view_tx.send_modify(|view| match item {
-                    Incoming::Event { vault_id, event } if vault_id == vault => {
-                        view.received
-                            .push((event.seq, event.name.clone(), event.payload.clone()));
-                        if let Offered::Ready(seqs) = sequencer.offer(event.seq, event.seq) {
-                            view.applied.extend(&seqs);
-                            handle.applied(&vault, sequencer.last());
-                        }
-                        behind_since = sequencer
-                            .has_gap()
-                            .then(|| behind_since.unwrap_or_else(tokio::time::Instant::now));
-                    }
-                    Incoming::Event { vault_id, event } => {
-                        view.errors
-                            .push(format!("foreign {} {vault_id} {}", event.name, event.seq));
-                    }
-                    Incoming::Joined(joined) => {
-                        view.joins += 1;
-                        // The replay is complete: a head beyond what was
-                        // applied, with nothing buffered, is a gap too.
-                        if joined.seq > sequencer.last() && behind_since.is_none() {
-                            behind_since = Some(tokio::time::Instant::now());
-                        }
-                    }
-                    Incoming::Resync(_) => view.resyncs += 1,
-                    Incoming::Error(detail) => {
-                        view.errors
-                            .push(format!("{}: {}", detail.code, detail.message));
-                    }
-                    Incoming::Refused(code) => view.errors.push(format!("refused {code}")),
-                    Incoming::Closed | Incoming::Reconnecting => view.disconnects += 1,
-                    _ => {}
-                });
+            while let Some(update) = follow.next().await {
+                view_tx.send_modify(|view| record(view, &vault, update));
             }
         });
         Watcher {
             name: name.to_owned(),
             view,
-            session,
+            socket,
         }
     }
 
@@ -158,6 +111,29 @@ impl Watcher {
     }
 
     pub async fn stop(self) {
-        self.session.close().await;
+        self.socket.close().await;
+    }
+}
+
+/// What one update of the follow adds to the view.
+fn record(view: &mut View, vault: &str, update: Update) {
+    match update {
+        Update::Received { vault_id, event } if vault_id == vault => {
+            view.received.push((event.seq, event.name, event.payload));
+        }
+        Update::Applied { events, .. } => view.applied.extend(events.iter().map(|e| e.seq)),
+        Update::Foreign { vault_id, event } => {
+            view.errors
+                .push(format!("foreign {} {vault_id} {}", event.name, event.seq));
+        }
+        Update::Resync(_) => view.resyncs += 1,
+        Update::Socket(Incoming::Joined(_)) => view.joins += 1,
+        Update::Socket(Incoming::Error(detail)) => {
+            view.errors
+                .push(format!("{}: {}", detail.code, detail.message));
+        }
+        Update::Socket(Incoming::Refused(code)) => view.errors.push(format!("refused {code}")),
+        Update::Socket(Incoming::Closed | Incoming::Reconnecting) => view.disconnects += 1,
+        _ => {}
     }
 }
