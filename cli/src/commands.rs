@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use serde_json::json;
 use syncscript_client::api::{ApiClient, Mutate};
-use syncscript_client::store::{SessionStore, StoredSession, server_key};
+use syncscript_client::store::{LoginStore, StoredLogin, server_key};
 use syncscript_client::{ClientError, IdempotencyKey};
 use syncscript_protocol::{LoginResponse, SESSION_COOKIE, UpdateSourceRequest};
 
@@ -101,7 +101,7 @@ impl Invocation {
         if let Some(token) = &self.token {
             return Ok(token.clone());
         }
-        let store = SessionStore::open()?;
+        let store = LoginStore::open()?;
         store.get(&self.server).map(|s| s.token).ok_or_else(|| {
             anyhow!(
                 "not logged in to {}: run `syncscript-cli login --email … --password …` or pass --token",
@@ -119,10 +119,10 @@ impl Invocation {
             .anonymous
             .login(&credentials.email, &credentials.password)
             .await?;
-        let mut store = SessionStore::open()?;
+        let mut store = LoginStore::open()?;
         store.put(
             &self.server,
-            StoredSession {
+            StoredLogin {
                 token: login.token.clone(),
                 user_id: login.user.id.clone(),
                 email: login.user.email.clone(),
@@ -151,7 +151,7 @@ impl Invocation {
     }
 
     async fn logout(&self) -> anyhow::Result<()> {
-        let mut store = SessionStore::open()?;
+        let mut store = LoginStore::open()?;
         let token = match &self.token {
             Some(token) => token.clone(),
             None => self.token()?,

@@ -27,7 +27,7 @@ pub const FILE_NAME: &str = "sessions.json";
 /// One login kept for one server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StoredSession {
+pub struct StoredLogin {
     pub token: String,
     pub user_id: String,
     pub email: String,
@@ -38,12 +38,12 @@ pub struct StoredSession {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SessionsFile {
     #[serde(default)]
-    sessions: BTreeMap<String, StoredSession>,
+    sessions: BTreeMap<String, StoredLogin>,
 }
 
 /// The sessions file, loaded in memory; `put` and `remove` write it back.
 #[derive(Debug)]
-pub struct SessionStore {
+pub struct LoginStore {
     path: PathBuf,
     file: SessionsFile,
 }
@@ -65,14 +65,14 @@ pub fn default_path() -> Result<PathBuf, ClientError> {
     }
 }
 
-impl SessionStore {
+impl LoginStore {
     /// Opens the store at its default location (an absent file is empty).
-    pub fn open() -> Result<SessionStore, ClientError> {
-        SessionStore::open_at(default_path()?)
+    pub fn open() -> Result<LoginStore, ClientError> {
+        LoginStore::open_at(default_path()?)
     }
 
     /// Opens the store at `path` (an absent file is empty).
-    pub fn open_at(path: impl Into<PathBuf>) -> Result<SessionStore, ClientError> {
+    pub fn open_at(path: impl Into<PathBuf>) -> Result<LoginStore, ClientError> {
         let path = path.into();
         let file = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ClientError::Format {
@@ -87,7 +87,7 @@ impl SessionStore {
                 });
             }
         };
-        Ok(SessionStore { path, file })
+        Ok(LoginStore { path, file })
     }
 
     /// The file this store reads and writes.
@@ -96,12 +96,12 @@ impl SessionStore {
     }
 
     /// The session kept for `server`, if any.
-    pub fn get(&self, server: &str) -> Option<StoredSession> {
+    pub fn get(&self, server: &str) -> Option<StoredLogin> {
         self.file.sessions.get(&server_key(server)).cloned()
     }
 
     /// Keeps `session` for `server` (replacing any previous one) and saves.
-    pub fn put(&mut self, server: &str, session: StoredSession) -> Result<(), ClientError> {
+    pub fn put(&mut self, server: &str, session: StoredLogin) -> Result<(), ClientError> {
         self.file.sessions.insert(server_key(server), session);
         self.save()
     }
@@ -176,8 +176,8 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 mod tests {
     use super::*;
 
-    fn session(token: &str) -> StoredSession {
-        StoredSession {
+    fn session(token: &str) -> StoredLogin {
+        StoredLogin {
             token: token.into(),
             user_id: "u1".into(),
             email: "a@b.org".into(),
@@ -190,11 +190,11 @@ mod tests {
     fn put_get_remove_round_trip_through_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join(FILE_NAME);
-        let mut store = SessionStore::open_at(&path).unwrap();
+        let mut store = LoginStore::open_at(&path).unwrap();
         assert_eq!(store.get("http://h:1"), None);
         store.put("http://h:1/", session("t1")).unwrap();
 
-        let reopened = SessionStore::open_at(&path).unwrap();
+        let reopened = LoginStore::open_at(&path).unwrap();
         assert_eq!(reopened.get("http://h:1"), Some(session("t1")));
         let raw: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -207,10 +207,7 @@ mod tests {
 
         let mut store = reopened;
         store.remove("http://h:1").unwrap();
-        assert_eq!(
-            SessionStore::open_at(&path).unwrap().get("http://h:1"),
-            None
-        );
+        assert_eq!(LoginStore::open_at(&path).unwrap().get("http://h:1"), None);
     }
 
     #[cfg(unix)]
@@ -220,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("cfg");
         let path = folder.join(FILE_NAME);
-        let mut store = SessionStore::open_at(&path).unwrap();
+        let mut store = LoginStore::open_at(&path).unwrap();
         store.put("http://h:1", session("t1")).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
@@ -233,7 +230,7 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, b"not json").unwrap();
         assert!(matches!(
-            SessionStore::open_at(&path),
+            LoginStore::open_at(&path),
             Err(ClientError::Format { .. })
         ));
     }

@@ -41,8 +41,9 @@ use tokio::task::AbortHandle;
 use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 
+use crate::fanout::Fanout;
+
 pub use config::{Config, MAX_BODY_BYTES};
-use fanout::Fanout;
 pub use state::AppState;
 
 /// The background tasks of a node, stopped before its pools close.
@@ -107,7 +108,7 @@ pub async fn app(
     // The test page's `/socket.io/*.js` routes must answer before the
     // Socket.IO layer, which claims every `/socket.io/` path.
     let router = testpage::wrap(router);
-    let router = match cors(&state.config.cors_origins) {
+    let router = match cors(&state.config.cors_origins)? {
         Some(cors) => router.layer(cors),
         None => router,
     };
@@ -118,26 +119,25 @@ pub async fn app(
 /// CORS for the allowed origins (none: no CORS headers at all, so that no
 /// other origin's page can read an answer). Bearer tokens only: cookies are
 /// never sent cross-origin, so credentials are not allowed.
-fn cors(origins: &[axum::http::HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{Method, header};
+fn cors(
+    origins: &[axum::http::HeaderValue],
+) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    use axum::http::Method;
+    use axum::http::header::{self, HeaderName};
+    use syncscript_protocol::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_REPLAYED_HEADER};
     if origins.is_empty() {
-        return None;
+        return Ok(None);
     }
-    Some(
+    let key = HeaderName::from_bytes(IDEMPOTENCY_KEY_HEADER.as_bytes())?;
+    let replayed = HeaderName::from_bytes(IDEMPOTENCY_REPLAYED_HEADER.as_bytes())?;
+    Ok(Some(
         tower_http::cors::CorsLayer::new()
             .allow_origin(origins.to_vec())
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::HeaderName::from_static("idempotency-key"),
-            ])
-            .expose_headers([
-                header::RETRY_AFTER,
-                header::HeaderName::from_static("idempotency-replayed"),
-            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, key])
+            .expose_headers([header::RETRY_AFTER, replayed])
             .max_age(std::time::Duration::from_secs(600)),
-    )
+    ))
 }
 
 /// How long a client may take to send a request's headers; a client that

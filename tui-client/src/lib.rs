@@ -12,9 +12,9 @@
 pub mod action;
 pub mod app;
 pub mod draw;
+pub mod login;
 pub mod net;
 pub mod screens;
-pub mod session;
 pub mod state;
 pub mod ui;
 
@@ -28,32 +28,32 @@ use tokio::sync::mpsc;
 
 use action::{Action, Effect, NetEvent};
 use app::App;
+use login::{Args, Login};
 use net::Network;
-use session::{Args, Session};
 
 /// How often relative times and timeouts are refreshed.
 const TICK: Duration = Duration::from_millis(250);
 /// Network reports handled before the next frame is drawn.
 const BATCH: usize = 256;
 
-/// Resolves the session, then runs the terminal UI until the user quits.
+/// Resolves the login, then runs the terminal UI until the user quits.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let session = session::resolve(&args).await?;
+    let login = login::resolve(&args).await?;
     // `init` also installs a panic hook that restores the terminal first.
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, session, args.vault).await;
+    let result = event_loop(&mut terminal, login, args.vault).await;
     ratatui::restore();
     result
 }
 
 async fn event_loop(
     terminal: &mut DefaultTerminal,
-    session: Session,
+    login: Login,
     vault: Option<String>,
 ) -> anyhow::Result<()> {
     let (reports, mut incoming) = mpsc::unbounded_channel::<NetEvent>();
-    let mut network = Network::start(session.api, session.token, reports);
-    let mut app = App::new(session.identity, Utc::now());
+    let mut network = Network::start(login.api, login.token, reports);
+    let mut app = App::new(login.identity, Utc::now());
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

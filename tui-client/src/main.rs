@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use syncscript_tui::session::Args;
+use syncscript_tui::login::Args;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use syncscript_client::ClientError;
 use syncscript_client::api::ApiClient;
-use syncscript_client::store::SessionStore;
+use syncscript_client::store::LoginStore;
 use syncscript_protocol::ErrorCode;
 
 use crate::app::Identity;
@@ -54,14 +54,14 @@ pub struct Args {
 
 /// An authenticated API client and the user it acts for.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub struct Login {
     pub api: ApiClient,
     pub token: String,
     pub identity: Identity,
 }
 
 /// Finds the credentials to use and checks them with `GET /api/me`.
-pub async fn resolve(args: &Args) -> anyhow::Result<Session> {
+pub async fn resolve(args: &Args) -> anyhow::Result<Login> {
     let anonymous = ApiClient::new(&args.server, None)?;
     let token = match (&args.email, &args.password, &args.token) {
         (Some(email), Some(password), _) => {
@@ -73,7 +73,7 @@ pub async fn resolve(args: &Args) -> anyhow::Result<Session> {
         }
         (_, _, Some(token)) => token.clone(),
         _ => {
-            let store = SessionStore::open().context("cannot read the stored sessions")?;
+            let store = LoginStore::open().context("cannot read the stored sessions")?;
             match store.get(&args.server) {
                 Some(stored) => stored.token,
                 None => bail!(
@@ -96,7 +96,7 @@ pub async fn resolve(args: &Args) -> anyhow::Result<Session> {
         }
         Err(error) => return Err(error.into()),
     };
-    Ok(Session {
+    Ok(Login {
         identity: Identity {
             server: api.server_url(),
             user_id: user.id,
