@@ -103,7 +103,6 @@ pub struct App {
     pub vault: Option<VaultState>,
     /// Whether the open vault is joined on the current socket.
     pub joined: bool,
-    gap_rejoins: u32,
     /// The selected source, by id (survives re-sorting).
     pub selected: Option<String>,
     /// The vault view (its filter).
@@ -132,7 +131,6 @@ impl App {
             opening: None,
             vault: None,
             joined: false,
-            gap_rejoins: 0,
             selected: None,
             view: VaultView::default(),
             mode: Mode::Normal,

@@ -1,7 +1,7 @@
 //! The live copy of one vault: its sources, the order of its events (the
-//! last applied `seq` and the events that arrived ahead of a missing one,
-//! kept by `syncscript_client::sequencer`), the members (to name people),
-//! who is watching, and the activity log.
+//! catch-up rules of `syncscript_client::follower`: the last applied `seq`,
+//! the events that arrived ahead of a missing one, the gap rule), the
+//! members (to name people), who is watching, and the activity log.
 //!
 //! Everything here is pure and clock-free (the caller passes `now`), so the
 //! catch-up rules of docs/protocol.md are tested by feeding event sequences.
@@ -9,9 +9,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use syncscript_client::sequencer::{Offered, Sequencer};
+use syncscript_client::follower::{Follower, GAP_WAIT, Rejoin};
+use syncscript_client::sequencer::Offered;
 use syncscript_protocol::{
-    EventKind, LoggedEvent, Member, PresenceEntry, Role, Source, SourceList, VaultEvent,
+    EventKind, Joined, LoggedEvent, Member, PresenceEntry, Role, Source, SourceList, VaultEvent,
 };
 
 /// Activity entries kept (the oldest are dropped first).
@@ -69,11 +70,9 @@ pub struct VaultState {
     pub role: Role,
     pub user_id: String,
     rows: HashMap<String, SourceRow>,
-    /// The seq of the last event applied (or of the snapshot), and the
-    /// events received ahead of the next one.
-    sequencer: Sequencer<VaultEvent>,
-    /// When the oldest still-missing seq was first noticed missing.
-    gap_since: Option<DateTime<Utc>>,
+    /// The seq of the last event applied (or of the snapshot), the events
+    /// received ahead of the next one, and the gap rule.
+    follower: Follower<VaultEvent, DateTime<Utc>>,
     members: HashMap<String, Member>,
     pub presence: Vec<PresenceEntry>,
     activity: VecDeque<Activity>,
@@ -83,14 +82,15 @@ pub struct VaultState {
 impl VaultState {
     /// An empty vault, before its snapshot is loaded.
     pub fn new(vault_id: &str, name: &str, role: Role, user_id: &str) -> VaultState {
+        let mut follower = Follower::new(GAP_WAIT);
+        follower.follow(vault_id, 0);
         VaultState {
             vault_id: vault_id.to_owned(),
             name: name.to_owned(),
             role,
             user_id: user_id.to_owned(),
             rows: HashMap::new(),
-            sequencer: Sequencer::new(0),
-            gap_since: None,
+            follower,
             members: HashMap::new(),
             presence: Vec::new(),
             activity: VecDeque::new(),
@@ -100,7 +100,7 @@ impl VaultState {
 
     /// The seq of the last applied event: what a rejoin passes as `since`.
     pub fn applied_seq(&self) -> i64 {
-        self.sequencer.last()
+        self.follower.last(&self.vault_id).unwrap_or_default()
     }
 
     /// Replaces the table with a snapshot taken at `list.seq`, drops the
@@ -126,8 +126,7 @@ impl VaultState {
                 (row.source.id.clone(), row)
             })
             .collect();
-        self.gap_since = None;
-        let ready = self.sequencer.reset(list.seq);
+        let ready = self.follower.reset(&self.vault_id, list.seq, now);
         self.apply_ready(ready, now);
     }
 
@@ -145,47 +144,44 @@ impl VaultState {
         if event.meta.vault_id != self.vault_id {
             return Applied::OtherVault;
         }
-        match self.sequencer.offer(event.meta.seq, event) {
-            Offered::Duplicate => Applied::Duplicate,
-            Offered::Buffered => {
-                self.gap_since.get_or_insert(now);
-                Applied::Buffered
-            }
-            Offered::Ready(ready) => {
+        let seq = event.meta.seq;
+        match self.follower.event(&self.vault_id, seq, event, now) {
+            Some(Offered::Duplicate) => Applied::Duplicate,
+            Some(Offered::Buffered) => Applied::Buffered,
+            Some(Offered::Ready(ready)) => {
                 self.apply_ready(ready, now);
                 Applied::Applied
             }
+            None => Applied::OtherVault,
         }
     }
 
-    /// Since when a seq has been missing, if one is (events are buffered
-    /// behind it); the caller rejoins with `since` once it waited enough.
-    pub fn gap_since(&self) -> Option<DateTime<Utc>> {
-        self.gap_since
+    /// `vault:joined`: the join's replay is complete, so a head beyond what
+    /// was applied is a gap.
+    pub fn joined(&mut self, joined: &Joined, now: DateTime<Utc>) {
+        self.follower.joined(joined, now);
     }
 
-    /// Restarts the wait for a missing seq (after asking for it again).
-    pub fn restart_gap_wait(&mut self, now: DateTime<Utc>) {
-        if self.gap_since.is_some() {
-            self.gap_since = Some(now);
-        }
+    /// The rejoin due at `now`, if the vault has been behind for the gap
+    /// wait (its wait then starts again).
+    pub fn due(&mut self, now: DateTime<Utc>) -> Option<Rejoin> {
+        self.follower.due(now).pop()
+    }
+
+    /// When the next rejoin is due, if the vault is behind.
+    pub fn next_rejoin(&self) -> Option<DateTime<Utc>> {
+        self.follower.next_due()
     }
 
     /// Number of events waiting behind a missing seq.
     pub fn buffered(&self) -> usize {
-        self.sequencer.buffered()
+        self.follower.buffered(&self.vault_id)
     }
 
-    /// Applies events the sequencer released, in order, and notes whether
-    /// a seq is still missing behind them.
+    /// Applies events the follower released, in order.
     fn apply_ready(&mut self, ready: Vec<VaultEvent>, now: DateTime<Utc>) {
         for event in ready {
             self.apply_now(event, now);
-        }
-        if self.sequencer.has_gap() {
-            self.gap_since.get_or_insert(now);
-        } else {
-            self.gap_since = None;
         }
     }
 

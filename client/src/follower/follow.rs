@@ -3,12 +3,12 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use syncscript_protocol::Resync;
+use syncscript_protocol::{Resync, names};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Follower, GAP_WAIT, Rejoin};
-use crate::sequencer::Sequenced;
+use crate::sequencer::{Offered, Sequenced};
 use crate::socket::{Incoming, SocketClient};
 
 /// What a [`Follow`] reports, in order.
@@ -135,8 +135,12 @@ impl Follow {
                         event: event.clone(),
                     });
                 }
-                match self.follower.event(&vault_id, event.clone(), now) {
-                    Some(events) => self.applied(vault_id, events),
+                match self
+                    .follower
+                    .event(&vault_id, event.seq, event.clone(), now)
+                {
+                    Some(Offered::Ready(events)) => self.applied(vault_id, events),
+                    Some(Offered::Buffered | Offered::Duplicate) => {}
                     None => self.updates.push_back(Update::Foreign { vault_id, event }),
                 }
             }
@@ -158,7 +162,7 @@ impl Follow {
                 }
             }
             Incoming::Resync(resync) => {
-                let events = self.follower.resync(&resync, now);
+                let events = self.follower.reset(&resync.vault_id, resync.seq, now);
                 if self.follower.follows(&resync.vault_id) {
                     self.socket.applied(&resync.vault_id, resync.seq);
                 }
@@ -176,12 +180,20 @@ impl Follow {
     }
 
     /// Reports `events` applied: to the socket (its rejoins ask for what
-    /// follows) and to the application.
+    /// follows) and to the application. After `vault:deleted` the vault is
+    /// no longer followed.
     fn applied(&mut self, vault_id: String, events: Vec<Sequenced>) {
         let Some(last) = events.last().map(|event| event.seq) else {
             return;
         };
-        self.socket.applied(&vault_id, last);
+        if events
+            .iter()
+            .any(|event| event.name == names::VAULT_DELETED)
+        {
+            self.follower.unfollow(&vault_id);
+        } else {
+            self.socket.applied(&vault_id, last);
+        }
         self.updates.push_back(Update::Applied { vault_id, events });
     }
 }

@@ -2,7 +2,6 @@
 //! open vault following the server (opening it, its events in seq order,
 //! joins and rejoins, the gap rule, resyncs, removal, presence).
 
-use chrono::Duration;
 use syncscript_client::ClientError;
 
 use super::{App, Connection, Mode, Notice, Screen, commands};
@@ -10,28 +9,28 @@ use crate::action::{Effect, NetEvent, OpenedVault};
 use crate::screens::vault::VaultView;
 use crate::state::{Applied, Ended, VaultState};
 
-/// How long buffered events may wait for a missing seq before rejoining.
-const GAP_WAIT: Duration = Duration::seconds(1);
 /// Rejoins for the same gap before falling back to a snapshot reload.
 const MAX_GAP_REJOINS: u32 = 2;
 
 impl App {
-    /// The rejoin asking again for a seq that has been missing for
-    /// [`GAP_WAIT`] while the vault is joined.
+    /// While the vault is joined, the follower's gap rule: a vault behind
+    /// for its gap wait is rejoined from its last applied seq, and
+    /// reloaded once rejoins have not helped [`MAX_GAP_REJOINS`] times.
     pub(super) fn gap_rejoin(&mut self) -> Option<Effect> {
-        if self.connection == Connection::Connected
-            && self.joined
-            && let Some(vault) = &mut self.vault
-            && let Some(since) = vault.gap_since()
-            && self.now - since >= GAP_WAIT
-        {
-            vault.restart_gap_wait(self.now);
-            return Some(Effect::Join {
-                vault_id: vault.vault_id.clone(),
-                since: vault.applied_seq(),
+        if self.connection != Connection::Connected || !self.joined {
+            return None;
+        }
+        let vault = self.vault.as_mut()?;
+        let rejoin = vault.due(self.now)?;
+        if rejoin.attempt > MAX_GAP_REJOINS {
+            return Some(Effect::LoadSnapshot {
+                vault_id: rejoin.vault_id,
             });
         }
-        None
+        Some(Effect::Join {
+            vault_id: rejoin.vault_id,
+            since: rejoin.since,
+        })
     }
 
     /// The open vault and its last applied seq while it is live: what the
@@ -147,21 +146,10 @@ impl App {
                 };
                 self.joined = true;
                 vault.role = joined.role;
-                if vault.applied_seq() >= joined.seq {
-                    self.gap_rejoins = 0;
-                    return Vec::new();
-                }
                 // The replay ends before `vault:joined`: anything still
-                // missing up to the head was lost on the way.
-                self.gap_rejoins += 1;
-                if self.gap_rejoins > MAX_GAP_REJOINS {
-                    self.gap_rejoins = 0;
-                    vec![Effect::LoadSnapshot {
-                        vault_id: joined.vault_id,
-                    }]
-                } else {
-                    self.join_effect().into_iter().collect()
-                }
+                // missing up to the head is a gap (see `gap_rejoin`).
+                vault.joined(&joined, self.now);
+                Vec::new()
             }
             NetEvent::Resync(resync) => {
                 if !self.is_open_vault(&resync.vault_id) {
@@ -301,7 +289,6 @@ impl App {
                 self.selected = None;
                 self.view = VaultView::default();
                 self.mode = Mode::Normal;
-                self.gap_rejoins = 0;
                 self.join_effect().into_iter().collect()
             }
             Err(error) => {

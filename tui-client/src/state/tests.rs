@@ -11,6 +11,11 @@ fn at(second: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The follower's gap wait, on the terminal client's clock.
+fn gap_wait() -> chrono::Duration {
+    chrono::Duration::from_std(GAP_WAIT).unwrap()
+}
+
 fn source(id: &str, title: &str, second: u32) -> Source {
     Source {
         id: id.into(),
@@ -153,7 +158,7 @@ fn out_of_order_events_wait_for_the_missing_one() {
     );
     assert!(vault.is_empty());
     assert_eq!(vault.buffered(), 2);
-    assert_eq!(vault.gap_since(), Some(at(1)));
+    assert_eq!(vault.next_rejoin(), Some(at(1) + gap_wait()));
 
     assert_eq!(
         vault.apply(created(1, "s1", "One"), at(2)),
@@ -161,7 +166,7 @@ fn out_of_order_events_wait_for_the_missing_one() {
     );
     assert_eq!(vault.applied_seq(), 3);
     assert_eq!(vault.buffered(), 0);
-    assert_eq!(vault.gap_since(), None);
+    assert_eq!(vault.next_rejoin(), None);
     assert_eq!(
         table(&vault),
         pairs(&[("s1", "One, revised"), ("s2", "Two")])
@@ -178,20 +183,25 @@ fn a_gap_stays_open_until_the_rejoin_replays_it() {
         Applied::Buffered
     );
     assert_eq!(vault.applied_seq(), 1, "the rejoin asks since 1");
-    assert_eq!(vault.gap_since(), Some(at(2)));
-    vault.restart_gap_wait(at(4));
-    assert_eq!(vault.gap_since(), Some(at(4)));
+    assert_eq!(vault.next_rejoin(), Some(at(2) + gap_wait()));
+    let rejoin = vault.due(at(4)).expect("behind for the gap wait");
+    assert_eq!((rejoin.since, rejoin.attempt), (1, 1));
+    assert_eq!(vault.next_rejoin(), Some(at(4) + gap_wait()), "waits again");
 
     // The replay after `vault:join {since: 1}`: 2, 3 and 4 again.
     vault.apply(created(2, "s2", "Two"), at(5));
-    assert_eq!(vault.gap_since(), Some(at(4)), "still waiting for 3");
+    assert_eq!(
+        vault.next_rejoin(),
+        Some(at(4) + gap_wait()),
+        "still waiting for 3"
+    );
     vault.apply(deleted(3, "s1"), at(5));
     assert_eq!(
         vault.apply(created(4, "s4", "Four"), at(5)),
         Applied::Duplicate
     );
     assert_eq!(vault.applied_seq(), 4);
-    assert_eq!(vault.gap_since(), None);
+    assert_eq!(vault.next_rejoin(), None);
     assert_eq!(table(&vault), pairs(&[("s4", "Four"), ("s2", "Two")]));
 }
 
@@ -219,7 +229,7 @@ fn a_resync_snapshot_replaces_the_table_and_keeps_later_events() {
     );
     assert_eq!(vault.applied_seq(), 11, "seq 11 applied after the snapshot");
     assert_eq!(vault.buffered(), 0);
-    assert_eq!(vault.gap_since(), None);
+    assert_eq!(vault.next_rejoin(), None);
     assert_eq!(table(&vault), pairs(&[("s10", "Ten"), ("s2", "Two")]));
 }
 
