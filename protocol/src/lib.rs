@@ -69,8 +69,14 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 /// rather than produced by running the mutation again.
 pub const IDEMPOTENCY_REPLAYED_HEADER: &str = "Idempotency-Replayed";
 
-/// Name of the session cookie set by login.
+/// Name of the session cookie set by login over plain http.
 pub const SESSION_COOKIE: &str = "syncscript_session";
+
+/// Name of the session cookie set by login over https: the `__Host-`
+/// prefix makes browsers refuse it unless it is `Secure`, has `Path=/` and
+/// no `Domain`, so that no other site of the host can plant one for a
+/// narrower path.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-syncscript_session";
 
 /// The room every socket of a vault's watchers joins.
 pub fn vault_room(vault_id: &str) -> String {

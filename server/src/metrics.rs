@@ -20,14 +20,35 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use sqlx::AnyPool;
 
-/// Labels of the HTTP request metrics.
+/// Labels of the HTTP request metrics. Each takes its value from a closed
+/// set, so that no client can make series (and memory) grow: whatever it
+/// sends, the number of series is bounded by the routes, the methods and
+/// the status codes the server answers with.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    method: String,
+    /// One of the standard methods, else `other`.
+    method: &'static str,
     /// The route's pattern (`/api/vaults/{id}`), never the raw path, so that
     /// ids do not make a series each; `unmatched` for the fallback.
     route: String,
     status: u16,
+}
+
+/// The label of a request method: the standard ones by name, any other as
+/// `other`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Which database pool: on SQLite the readers' and the single writer's,
@@ -235,7 +256,7 @@ impl Metrics {
 /// Middleware counting and timing every answered HTTP request.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -1,53 +1,59 @@
-//! The session cookie: set at login, cleared at logout.
+//! The session cookie: set at login, cleared at logout. Over https it is
+//! `__Host-syncscript_session` (`Secure`, `Path=/`, no `Domain`: no other
+//! site of the host can set one for a narrower path); over plain http,
+//! `syncscript_session`.
 
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue};
 use cookie::{Cookie, SameSite};
-use syncscript_protocol::SESSION_COOKIE;
+use syncscript_protocol::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
 
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// The `Set-Cookie` of a fresh session: HTTP-only, `SameSite=Lax`, path
-/// `/`, `Secure` when the server is reached over https, for `ttl`.
+/// `/`, for `ttl`; over https `Secure` and `__Host-` prefixed.
 pub(super) fn session(
     token: &str,
     ttl: chrono::Duration,
-    headers: &HeaderMap,
-    state: &AppState,
+    https: bool,
 ) -> Result<(HeaderName, HeaderValue), AppError> {
-    let cookie = Cookie::build((SESSION_COOKIE, token.to_owned()))
+    let name = if https {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    };
+    let cookie = Cookie::build((name, token.to_owned()))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
-        .secure(is_https(headers, state))
+        .secure(https)
         .max_age(cookie::time::Duration::seconds(ttl.num_seconds()))
         .build();
     set_cookie(&cookie)
 }
 
-/// The `Set-Cookie` that clears the session cookie.
-pub(super) fn cleared() -> Result<(HeaderName, HeaderValue), AppError> {
-    let cleared = Cookie::build((SESSION_COOKIE, ""))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .max_age(cookie::time::Duration::ZERO)
-        .build();
-    set_cookie(&cleared)
-}
-
-fn is_https(headers: &HeaderMap, state: &AppState) -> bool {
-    let public_https = state
-        .config
-        .public_url
-        .as_ref()
-        .is_some_and(|url| url.scheme() == "https");
-    let forwarded_https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
-    public_https || forwarded_https
+/// The `Set-Cookie`s that clear the session cookie: both names over https
+/// (a login over plain http may have left the other), the plain one over
+/// http (a browser ignores a `Secure` cookie set over http).
+pub(super) fn cleared(https: bool) -> Result<Vec<(HeaderName, HeaderValue)>, AppError> {
+    let names: &[&str] = if https {
+        &[SECURE_SESSION_COOKIE, SESSION_COOKIE]
+    } else {
+        &[SESSION_COOKIE]
+    };
+    names
+        .iter()
+        .map(|name| {
+            let cleared = Cookie::build((*name, ""))
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .path("/")
+                .secure(https)
+                .max_age(cookie::time::Duration::ZERO)
+                .build();
+            set_cookie(&cleared)
+        })
+        .collect()
 }
 
 fn set_cookie(cookie: &Cookie<'_>) -> Result<(HeaderName, HeaderValue), AppError> {

@@ -11,5 +11,7 @@ mod cookie;
 mod password;
 mod routes;
 
-pub use caller::{Authenticated, check_origin, lookup_session, token_from_headers};
+pub use caller::{
+    Authenticated, check_origin, lookup_session, over_https, peer, token_from_headers,
+};
 pub use routes::router;

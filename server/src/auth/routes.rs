@@ -1,7 +1,7 @@
 //! The auth routes: signup, login, logout, `GET /api/me`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
 use chrono::Utc;
 use sqlx::{Any, Executor};
@@ -11,7 +11,7 @@ use syncscript_protocol::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::caller::{Authenticated, hash_token, new_token};
+use crate::auth::caller::{Authenticated, hash_token, new_token, over_https, peer};
 use crate::auth::cookie;
 use crate::auth::password::{hash_password, stand_in_hash, verify_password};
 use crate::db;
@@ -123,6 +123,7 @@ pub async fn login(
     _: AuthAttempt,
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: Extensions,
     Json(input): Json<LoginRequest>,
 ) -> Result<impl IntoResponse, AppError> {
     let found: Option<(String, String, String, String, String)> = sqlx::query_as(
@@ -158,7 +159,8 @@ pub async fn login(
     .bind(&expires_at)
     .execute(&state.writer)
     .await?;
-    let set_cookie = cookie::session(&token, ttl, &headers, &state)?;
+    let https = over_https(&headers, peer(&extensions), &state.config);
+    let set_cookie = cookie::session(&token, ttl, https)?;
     let body = LoginResponse {
         token,
         user: User {
@@ -183,6 +185,8 @@ pub async fn login(
 #[tracing::instrument(skip_all)]
 pub async fn logout(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
     session: Authenticated,
 ) -> Result<impl IntoResponse, AppError> {
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
@@ -192,7 +196,11 @@ pub async fn logout(
         .await?;
     let room = session_room(&session.session_id);
     state.fanout.rooms.disconnect(room).await;
-    Ok((StatusCode::NO_CONTENT, AppendHeaders([cookie::cleared()?])))
+    let https = over_https(&headers, peer(&extensions), &state.config);
+    Ok((
+        StatusCode::NO_CONTENT,
+        AppendHeaders(cookie::cleared(https)?),
+    ))
 }
 
 /// The caller's account.

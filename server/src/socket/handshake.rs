@@ -42,9 +42,21 @@ pub async fn authenticate<A: Adapter>(
         .and_then(|auth| auth.get("token")?.as_str().map(str::to_owned));
     let (token, via_cookie) = match from_auth {
         Some(token) => (token, false),
-        None => auth::token_from_headers(headers).ok_or_else(unauthorized)?,
+        None => match auth::token_from_headers(headers) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(unauthorized()),
+            Err(error) => {
+                tracing::info!(%error, "handshake refused");
+                return Err(unauthorized());
+            }
+        },
     };
-    if via_cookie && auth::check_origin(headers, core.config.public_url.as_ref()).is_err() {
+    let https = auth::over_https(
+        headers,
+        auth::peer(&socket.req_parts().extensions),
+        &core.config,
+    );
+    if via_cookie && auth::check_origin(headers, https, core.config.public_url.as_ref()).is_err() {
         return Err(unauthorized());
     }
     let internal = |error: AppError| {

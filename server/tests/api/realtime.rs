@@ -1281,3 +1281,30 @@ async fn presence_drops_sockets_closed_with_their_disconnect() {
         wait_presence(&mut watcher, v, &[(owner, "owner", left)]).await;
     }
 }
+
+/// A `vault:leave` of a vault the socket does not watch (here: by a user
+/// who is not even a member) is answered and changes nobody's presence:
+/// before, each one made the server signal `presence` to the vault's
+/// watchers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_a_vault_not_watched_sends_no_presence() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let team = app.team().await;
+    let v = &team.vault.id;
+    let mut watcher = watch(&app, &team.owner, v).await;
+    wait_presence(&mut watcher, v, &[(&team.owner, "owner", 1)]).await;
+    let outsider = SocketBuilder::new(&app)
+        .token(&team.outsider.token)
+        .connect()
+        .await;
+    for _ in 0..5 {
+        let ack = outsider
+            .emit_with_ack(commands::VAULT_LEAVE, json!({"vaultId": v}))
+            .await;
+        assert_eq!(ack["ok"], true, "a leave is always answered: {ack}");
+    }
+    // Presence is coalesced over 50 ms: ten times that is quiet enough.
+    watcher
+        .expect_no_event("presence", Duration::from_millis(500))
+        .await;
+}

@@ -6,12 +6,13 @@ use std::process::Stdio;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use syncscript_client::socket::{Incoming, SocketClient};
 use syncscript_testkit::{Backend, TestApp, eventually, http_client};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
 use crate::polling::PollingSocket;
-use crate::socket::WAIT;
+use crate::socket::{SocketBuilder, WAIT, is_unauthorized};
 
 async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
     app.http
@@ -78,27 +79,151 @@ async fn cors_is_off_unless_an_origin_is_allowed() {
     assert_eq!(allowed_origin(&stranger), None, "only the allowed origin");
 }
 
-#[tokio::test]
-async fn a_login_over_https_sets_a_secure_cookie() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    app.signup("ada@test.dev", "Ada").await;
+/// The `Set-Cookie` of a login sent with `X-Forwarded-Proto: https`.
+async fn login_cookie(app: &TestApp, email: &str) -> String {
     let answer = app
         .request(Method::POST, "/api/auth/login", None)
         .header("x-forwarded-proto", "https")
-        .json(&json!({"email": "ada@test.dev", "password": syncscript_testkit::PASSWORD}))
+        .json(&json!({"email": email, "password": syncscript_testkit::PASSWORD}))
         .send()
         .await
         .expect("login sent");
     assert_eq!(answer.status(), StatusCode::OK);
-    let cookie = answer
+    answer
         .headers()
         .get("set-cookie")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
-        .to_owned();
+        .to_owned()
+}
+
+/// Over https (here: a trusted proxy's `X-Forwarded-Proto`) the session
+/// cookie is `__Host-` prefixed, so that no other site of the host can
+/// plant one for a narrower path; anyone else's `X-Forwarded-Proto` is
+/// not believed.
+#[tokio::test]
+async fn a_login_over_https_sets_a_host_prefixed_secure_cookie() {
+    let behind_proxy = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a network")];
+    })
+    .await;
+    behind_proxy.signup("ada@test.dev", "Ada").await;
+    let cookie = login_cookie(&behind_proxy, "ada@test.dev").await;
+    assert!(cookie.starts_with("__Host-syncscript_session="), "{cookie}");
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure", "Max-Age="] {
         assert!(cookie.contains(flag), "{flag} missing in {cookie}");
     }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let pair = cookie.split(';').next().expect("name=value");
+    let me = behind_proxy
+        .request(Method::GET, "/api/me", None)
+        .header("cookie", pair)
+        .send()
+        .await
+        .expect("me sent");
+    assert_eq!(me.status(), StatusCode::OK, "the prefixed cookie is read");
+
+    let direct = TestApp::spawn(Backend::Sqlite).await;
+    direct.signup("ada@test.dev", "Ada").await;
+    let cookie = login_cookie(&direct, "ada@test.dev").await;
+    assert!(cookie.starts_with("syncscript_session="), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "a claim from a stranger: {cookie}"
+    );
+}
+
+/// A request carrying two session cookies (one planted by a page on
+/// another port of the same host, for a narrower path) is refused instead
+/// of being served as whichever comes first, on REST and on the handshake.
+#[tokio::test]
+async fn several_session_cookies_are_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let victim = app.register("victim").await;
+    let attacker = app.register("attacker").await;
+    let planted = format!(
+        "syncscript_session={}; syncscript_session={}",
+        attacker.token, victim.token
+    );
+    for (method, path) in [(Method::GET, "/api/me"), (Method::POST, "/api/vaults")] {
+        let answer = app
+            .request(method.clone(), path, None)
+            .header("cookie", &planted)
+            .json(&json!({"name": "victim private notes"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        let body: Value = answer.json().await.expect("error body");
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("More than one session cookie"),
+            "{message}"
+        );
+    }
+    for user in [&victim, &attacker] {
+        let (_, vaults) = app.as_user(user).list_vaults().await;
+        assert_eq!(vaults["vaults"], json!([]), "no vault was created");
+    }
+    let refused = SocketBuilder::new(&app)
+        .header("Cookie", &planted)
+        .try_connect()
+        .await;
+    assert!(
+        refused.as_ref().is_err_and(is_unauthorized),
+        "the handshake is refused too"
+    );
+}
+
+/// The Origin of a cookie-authenticated request must have the scheme the
+/// server is reached by: an `https://` or `ws://` page is another origin
+/// for a server reached over plain http, on REST and on the handshake.
+#[tokio::test]
+async fn the_origin_check_uses_the_scheme_the_server_is_reached_by() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.register("ada").await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let create = |origin: String| {
+        app.request(Method::POST, "/api/vaults", None)
+            .header("cookie", format!("syncscript_session={}", user.token))
+            .header("origin", origin)
+            .json(&json!({"name": "Reading"}))
+            .send()
+    };
+    for scheme in ["https", "ws", "wss"] {
+        let answer = create(format!("{scheme}://{host}")).await.expect("sent");
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{scheme}");
+    }
+    let own = create(format!("http://{host}")).await.expect("sent");
+    assert_eq!(own.status(), StatusCode::CREATED);
+    let refused = SocketBuilder::new(&app)
+        .cookie(&user.token)
+        .header("Origin", &format!("https://{host}"))
+        .try_connect()
+        .await;
+    assert!(refused.as_ref().is_err_and(is_unauthorized));
+
+    // Behind a trusted proxy that says https, the https page is the own one.
+    let behind_proxy = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a network")];
+    })
+    .await;
+    let user = behind_proxy.register("ada").await;
+    let host = behind_proxy.base.trim_start_matches("http://").to_owned();
+    let create = |origin: String| {
+        behind_proxy
+            .request(Method::POST, "/api/vaults", None)
+            .header("cookie", format!("syncscript_session={}", user.token))
+            .header("x-forwarded-proto", "https")
+            .header("origin", origin)
+            .json(&json!({"name": "Reading"}))
+            .send()
+    };
+    let own = create(format!("https://{host}")).await.expect("sent");
+    assert_eq!(own.status(), StatusCode::CREATED);
+    let plain = create(format!("http://{host}")).await.expect("sent");
+    assert_eq!(plain.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -239,8 +364,21 @@ async fn the_log_never_holds_a_password_or_a_session_token() {
         .expect("cookie request");
     assert_eq!(cookie.status(), StatusCode::OK);
     // A Socket.IO handshake with the token in its CONNECT packet, over
-    // long-polling (plain HTTP requests).
+    // long-polling (plain HTTP requests) and over a WebSocket (whose
+    // frame-level crates log every message at `trace`).
     PollingSocket::connect(&http, &server.base, &token).await;
+    let (socket, mut incoming) = SocketClient::start(&server.base, &token);
+    let opened = tokio::time::timeout(WAIT, async {
+        while let Some(item) = incoming.recv().await {
+            if matches!(item, Incoming::Opened { .. }) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(opened, Ok(true), "the WebSocket handshake was accepted");
+    socket.close().await;
     let logout = http
         .post(url("/api/auth/logout"))
         .bearer_auth(&token)
@@ -258,4 +396,61 @@ async fn the_log_never_holds_a_password_or_a_session_token() {
             log.len()
         );
     }
+}
+
+/// The series of `syncscript_http_requests_total` in `/metrics`.
+async fn request_series(app: &TestApp) -> usize {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .filter(|line| line.starts_with("syncscript_http_requests_total{"))
+        .count()
+}
+
+#[tokio::test]
+async fn invented_methods_and_paths_do_not_grow_the_metrics() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let invent = |index: usize| {
+        Method::from_bytes(format!("X{index:05}{}", "A".repeat(64)).as_bytes()).expect("a method")
+    };
+    // One of each kind first: each makes its series (`other`, `unmatched`).
+    app.http
+        .request(invent(0), app.url("/api/me"))
+        .send()
+        .await
+        .expect("sent");
+    app.http
+        .get(app.url("/no/such/path/0"))
+        .send()
+        .await
+        .expect("sent");
+    // Reading /metrics makes its own series once.
+    request_series(&app).await;
+    let before = request_series(&app).await;
+    for index in 1..300 {
+        app.http
+            .request(invent(index), app.url("/api/me"))
+            .send()
+            .await
+            .expect("sent");
+    }
+    for index in 1..100 {
+        app.http
+            .get(app.url(&format!("/no/such/path/{index}")))
+            .send()
+            .await
+            .expect("sent");
+    }
+    let after = request_series(&app).await;
+    assert_eq!(
+        after, before,
+        "hundreds of invented methods and paths add no series"
+    );
 }
