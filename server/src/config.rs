@@ -131,6 +131,17 @@ pub struct LimitArgs {
     #[arg(long, env = "SYNCSCRIPT_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_network)]
     pub trusted_proxy: Vec<IpNet>,
 
+    /// Members one user may add per minute, over all their vaults (also
+    /// the burst); more are refused with 429 and `Retry-After`. Adding by
+    /// e-mail tells whether an account exists: the limit keeps that from
+    /// becoming a way to enumerate accounts. 0 turns it off.
+    #[arg(
+        long,
+        env = "SYNCSCRIPT_MEMBER_ADDITIONS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub member_additions_per_minute: u32,
+
     /// Socket.IO commands per second one socket may send (bursts of twice
     /// as many); more are refused with `RATE_LIMITED`. 0 turns it off.
     #[arg(long, env = "SYNCSCRIPT_SOCKET_COMMAND_RATE", default_value_t = 50)]
@@ -185,6 +196,8 @@ pub struct Limits {
     pub auth_rate_per_minute: Option<NonZeroU32>,
     pub trusted_proxies: Vec<IpNet>,
     /// `None`: no limit.
+    pub member_additions_per_minute: Option<NonZeroU32>,
+    /// `None`: no limit.
     pub socket_command_rate: Option<NonZeroU32>,
     pub max_vaults_per_socket: usize,
     pub max_sockets_per_user: usize,
@@ -198,6 +211,7 @@ impl Default for Limits {
         Limits {
             auth_rate_per_minute: NonZeroU32::new(20),
             trusted_proxies: Vec::new(),
+            member_additions_per_minute: NonZeroU32::new(30),
             socket_command_rate: NonZeroU32::new(50),
             max_vaults_per_socket: 100,
             max_sockets_per_user: 50,
@@ -212,6 +226,7 @@ impl From<LimitArgs> for Limits {
         Limits {
             auth_rate_per_minute: NonZeroU32::new(args.auth_rate_per_minute),
             trusted_proxies: args.trusted_proxy,
+            member_additions_per_minute: NonZeroU32::new(args.member_additions_per_minute),
             socket_command_rate: NonZeroU32::new(args.socket_command_rate),
             max_vaults_per_socket: args.max_vaults_per_socket,
             max_sockets_per_user: args.max_sockets_per_user,

@@ -1,5 +1,6 @@
 //! Abuse limits (docs/security.md "Limits"): login and signup attempts
-//! per client address, commands per socket, sockets per user. The sizes
+//! per client address, member additions per user, commands per socket,
+//! sockets per user. The sizes
 //! and timeouts of Socket.IO itself are set on its builder
 //! ([`crate::socket::start`]).
 
@@ -46,14 +47,49 @@ impl AuthLimiter {
         if limiter.len() > TRACKED_ADDRESSES {
             limiter.retain_recent();
         }
-        limiter.check_key(&client).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            AppError::RateLimited {
-                message: format!("Too many attempts; retry in {seconds} s"),
-                retry_after: Some(seconds),
-            }
-        })
+        limiter
+            .check_key(&client)
+            .map_err(|not_until| refused("Too many attempts", not_until))
+    }
+}
+
+/// 429 `RATE_LIMITED` with the whole seconds to wait as `Retry-After`.
+fn refused(what: &str, not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> AppError {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    AppError::RateLimited {
+        message: format!("{what}; retry in {seconds} s"),
+        retry_after: Some(seconds),
+    }
+}
+
+/// Users the member-additions limiter tracks before it forgets the idle ones.
+const TRACKED_USERS: usize = 10_000;
+
+/// The member-additions limiter, keyed by the adding user's id.
+pub struct MemberAdditions(Option<DefaultKeyedRateLimiter<String>>);
+
+impl MemberAdditions {
+    pub fn new(limits: &Limits) -> MemberAdditions {
+        MemberAdditions(
+            limits
+                .member_additions_per_minute
+                .map(|rate| RateLimiter::keyed(Quota::per_minute(rate))),
+        )
+    }
+
+    /// Counts one member addition by `user_id`; 429 with the wait when it
+    /// is over the limit.
+    pub fn attempt(&self, user_id: &str) -> Result<(), AppError> {
+        let Some(limiter) = &self.0 else {
+            return Ok(());
+        };
+        if limiter.len() > TRACKED_USERS {
+            limiter.retain_recent();
+        }
+        limiter
+            .check_key(&user_id.to_owned())
+            .map_err(|not_until| refused("Too many members added", not_until))
     }
 }
 

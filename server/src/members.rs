@@ -124,6 +124,7 @@ pub async fn list(db: &AnyPool, vault_id: &str) -> Result<Vec<Member>, AppError>
     request_body = AddMemberRequest,
     responses(
         (status = 201, description = "Added", body = MemberResponse),
+        (status = 429, description = "Too many members added by this user", body = ErrorBody),
         (status = 403, description = "Not an owner", body = ErrorBody),
         (status = 404, description = "No such vault, or no user with that email", body = ErrorBody),
         (status = 409, description = "Already a member", body = ErrorBody),
@@ -139,6 +140,7 @@ pub async fn add_member(
 ) -> Result<Response, AppError> {
     let id = VaultId::parse(&id)?;
     let role = parse_requested_role(&input.role)?;
+    state.member_additions.attempt(&session.user.id)?;
     let user = &session.user;
     let answer = idempotency::run(
         &state,
@@ -276,16 +278,18 @@ async fn change_role(
     Ok(member)
 }
 
-/// Removes a member (owner only); `member:removed`, then the member's
-/// sockets leave the room and receive `vault:removed`.
+/// Removes a member (an owner removes anyone, any member themselves: they
+/// leave); `member:removed`, then the member's sockets leave the room and
+/// receive `vault:removed`. The last owner can neither be removed nor
+/// leave.
 #[utoipa::path(delete, path = "/api/vaults/{id}/members/{userId}", tag = "members",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Vault id"),
            ("userId" = String, Path, description = "Member's user id"),
            ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this mutation safe (docs/protocol.md, Retry-safe mutations)")),
     responses(
-        (status = 204, description = "Removed"),
-        (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 204, description = "Removed, or left"),
+        (status = 403, description = "Not an owner, removing someone else", body = ErrorBody),
         (status = 404, description = "No such vault or member", body = ErrorBody),
         (status = 409, description = "Would leave the vault without an owner", body = ErrorBody),
     ))]
@@ -315,7 +319,13 @@ async fn remove(
     user_id: &str,
     claim: Option<Claim>,
 ) -> Result<(), AppError> {
-    let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
+    // Leaving is for every member; removing someone else is managing.
+    let action = if user.id == user_id {
+        Action::Read
+    } else {
+        Action::Manage
+    };
+    let mut mutation = Mutation::begin(state, id, user, action).await?;
     let member = match find_member(mutation.conn(), id, user_id).await {
         Ok(member) => member,
         Err(error) => return Err(mutation.refuse(error).await),

@@ -8,7 +8,7 @@ use sqlx::AnyPool;
 use crate::config::Config;
 use crate::db::{Opened, Pools};
 use crate::fanout::Fanout;
-use crate::limits::{AuthLimiter, UserSockets};
+use crate::limits::{AuthLimiter, MemberAdditions, UserSockets};
 use crate::metrics::Metrics;
 
 /// What exists before the Socket.IO layer does: the pools, the
@@ -25,6 +25,8 @@ pub struct Core {
     pub metrics: Arc<Metrics>,
     /// Login and signup attempts per client address.
     pub auth_limiter: Arc<AuthLimiter>,
+    /// Member additions per user.
+    pub member_additions: Arc<MemberAdditions>,
     /// Open sockets per user on this node.
     pub user_sockets: Arc<UserSockets>,
     /// Connections each pool opened.
@@ -38,6 +40,7 @@ impl Core {
             writer: pools.write,
             metrics: Arc::new(Metrics::new(&config.node_id)),
             auth_limiter: Arc::new(AuthLimiter::new(&config.limits)),
+            member_additions: Arc::new(MemberAdditions::new(&config.limits)),
             user_sockets: Arc::default(),
             opened: pools.opened,
             config: Arc::new(config),

@@ -58,6 +58,7 @@ impl TestApp {
         // budgets are off unless a test (of the limits) sets them.
         config.limits.auth_rate_per_minute = None;
         config.limits.socket_command_rate = None;
+        config.limits.member_additions_per_minute = None;
         config.limits.max_sockets_per_user = usize::MAX;
         configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -251,3 +251,56 @@ async fn a_transport_that_never_completes_the_handshake_is_closed() {
     let event = served.next_event("source:created", WAIT).await;
     assert_eq!(event["source"]["id"], source.id);
 }
+
+/// Member additions count against a per-user limit (adding by e-mail tells
+/// whether an account exists): past it, 429 with `Retry-After`, and
+/// nobody is added.
+#[tokio::test]
+async fn member_additions_are_limited_per_user() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.member_additions_per_minute = NonZeroU32::new(3);
+    })
+    .await;
+    let owner = app.register("owner").await;
+    let vault = app.create_vault(&owner, "Lab").await;
+    let mut others = Vec::new();
+    for index in 0..4 {
+        others.push(app.register(&format!("other{index}")).await);
+    }
+    let add = |email: String| {
+        app.request(
+            Method::POST,
+            &format!("/api/vaults/{}/members", vault.id),
+            Some(&owner),
+        )
+        .json(&json!({"email": email, "role": "viewer"}))
+        .send()
+    };
+    // Known and unknown e-mails alike count.
+    let unknown = add("nobody@example.org".into()).await.expect("sent");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    for other in &others[..2] {
+        let added = add(other.email.clone()).await.expect("sent");
+        assert_eq!(added.status(), StatusCode::CREATED);
+    }
+    assert_limited(add(others[2].email.clone()).await.expect("sent")).await;
+    let (_, members) = app.as_user(&owner).list_members(&vault.id).await;
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(3),
+        "the owner and two: {members}"
+    );
+    // Another user has a budget of their own.
+    let other_vault = app.create_vault(&others[3], "Elsewhere").await;
+    let added = app
+        .request(
+            Method::POST,
+            &format!("/api/vaults/{}/members", other_vault.id),
+            Some(&others[3]),
+        )
+        .json(&json!({"email": owner.email, "role": "viewer"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(added.status(), StatusCode::CREATED);
+}

@@ -3,12 +3,14 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::socket::{SocketBuilder, WAIT};
 use syncscript_protocol::Role;
 
 use syncscript_testkit::on_both_backends;
 use syncscript_testkit::{Backend, Team, TestApp, TestUser};
 
-on_both_backends!(permission_matrix);
+on_both_backends!(permission_matrix, any_member_can_leave_but_the_last_owner);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Caller {
@@ -228,4 +230,42 @@ async fn permission_matrix(backend: Backend) {
             }
         }
     }
+}
+
+/// Any member may leave a vault (`DELETE …/members/{their own id}`), so
+/// that whoever added them by e-mail cannot keep them there; removing
+/// someone else stays the owners' right, and the last owner cannot leave.
+async fn any_member_can_leave_but_the_last_owner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let team = app.team().await;
+    let v = &team.vault.id;
+    let mut viewer_socket = SocketBuilder::new(&app)
+        .token(&team.viewer.token)
+        .connect()
+        .await;
+    viewer_socket.join_ok(v).await;
+    let (status, body) = app
+        .as_user(&team.contributor)
+        .remove_member(v, &team.viewer.id)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not someone else: {body}");
+    for leaver in [&team.viewer, &team.contributor] {
+        let (status, body) = app.as_user(leaver).remove_member(v, &leaver.id).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{}: {body}", leaver.name);
+        let (status, _) = app.as_user(leaver).get_vault(v).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{} is out", leaver.name);
+    }
+    let removed = viewer_socket.next_event("vault:removed", WAIT).await;
+    assert_eq!(removed["vaultId"], v.as_str(), "{removed}");
+    let (status, body) = app
+        .as_user(&team.owner)
+        .remove_member(v, &team.owner.id)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the last owner stays: {body}");
+    let log = app.event_log(&team.owner.token, v).await;
+    let removals = log
+        .iter()
+        .filter(|event| event.name == "member:removed")
+        .count();
+    assert_eq!(removals, 2, "one member:removed per leave");
 }

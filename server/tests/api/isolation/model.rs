@@ -219,12 +219,15 @@ impl World {
                 vault,
                 user: removed,
             } => {
-                let answer =
-                    manage(*vault).unwrap_or_else(|| match self.model.role(*vault, *removed) {
-                        None => refusal(NO_SUCH_MEMBER),
-                        Some(Role::Owner) if self.model.owners(*vault) == 1 => refusal(LAST_OWNER),
-                        Some(_) => Answer::ok(),
-                    });
+                // Any member may remove themselves (leave); removing
+                // someone else is managing.
+                let leaving = *removed == user && self.model.role(*vault, user).is_some();
+                let refused = if leaving { None } else { manage(*vault) };
+                let answer = refused.unwrap_or_else(|| match self.model.role(*vault, *removed) {
+                    None => refusal(NO_SUCH_MEMBER),
+                    Some(Role::Owner) if self.model.owners(*vault) == 1 => refusal(LAST_OWNER),
+                    Some(_) => Answer::ok(),
+                });
                 BTreeSet::from([answer])
             }
             Action::Rename { vault, .. } => {
