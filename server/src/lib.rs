@@ -99,6 +99,10 @@ pub async fn app(
             metrics::track,
         ));
     let router = (realtime.attach)(router)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            socket::session_guard::guard,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
                 tracing::info_span!("request", %node, method = %request.method(), uri = %request.uri())

@@ -192,6 +192,37 @@ impl CommandBudget {
     }
 }
 
+/// Which client address opened each Socket.IO session of this node. A
+/// polling or upgrade request that names a session (its Engine.IO `sid`,
+/// which is also the socket's id) is served only from that address:
+/// knowing a session's id must not give control of it.
+#[derive(Default)]
+pub struct SessionOwners(Mutex<HashMap<String, IpAddr>>);
+
+impl SessionOwners {
+    /// The session `sid` was opened, and authenticated, from `client`.
+    pub fn bind(&self, sid: String, client: IpAddr) {
+        self.owners().insert(sid, client);
+    }
+
+    /// The session `sid` has ended.
+    pub fn release(&self, sid: &str) {
+        self.owners().remove(sid);
+    }
+
+    /// Whether `client` may use the session `sid`. A session not bound here
+    /// (unknown, or before its handshake) is Engine.IO's to answer.
+    pub fn allows(&self, sid: &str, client: IpAddr) -> bool {
+        self.owners().get(sid).is_none_or(|owner| *owner == client)
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, IpAddr>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Open sockets per user on this node.
 #[derive(Default)]
 pub struct UserSockets {
@@ -288,6 +319,19 @@ mod tests {
         assert_ne!(limit_key(one), limit_key(elsewhere));
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(limit_key(v4), v4);
+    }
+
+    #[test]
+    fn a_session_is_served_only_to_the_address_that_opened_it() {
+        let owners = SessionOwners::default();
+        let (own, other): (IpAddr, IpAddr) =
+            ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+        assert!(owners.allows("s", other), "unknown: Engine.IO answers");
+        owners.bind("s".into(), own);
+        assert!(owners.allows("s", own));
+        assert!(!owners.allows("s", other));
+        owners.release("s");
+        assert!(owners.allows("s", other));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use sqlx::AnyPool;
 use crate::config::Config;
 use crate::db::{Opened, Pools};
 use crate::fanout::Fanout;
-use crate::limits::{AuthLimiter, MemberAdditions, UserSockets};
+use crate::limits::{AuthLimiter, MemberAdditions, SessionOwners, UserSockets};
 use crate::metrics::Metrics;
 
 /// What exists before the Socket.IO layer does: the pools, the
@@ -29,6 +29,8 @@ pub struct Core {
     pub member_additions: Arc<MemberAdditions>,
     /// Open sockets per user on this node.
     pub user_sockets: Arc<UserSockets>,
+    /// The client address of each Socket.IO session of this node.
+    pub session_owners: Arc<SessionOwners>,
     /// Connections each pool opened.
     pub opened: Opened,
 }
@@ -42,6 +44,7 @@ impl Core {
             auth_limiter: Arc::new(AuthLimiter::new(&config.limits)),
             member_additions: Arc::new(MemberAdditions::new(&config.limits)),
             user_sockets: Arc::default(),
+            session_owners: Arc::default(),
             opened: pools.opened,
             config: Arc::new(config),
         }

@@ -455,7 +455,7 @@ function connectSocket() {
   state.socket = socket;
 
   socket.on('connect', () => {
-    log({ event: 'connect', note: `socket ${socket.id} (${socket.io.engine.transport.name})` });
+    log({ event: 'connect', note: `over ${socket.io.engine.transport.name}` });
     renderConnected();
     if (state.vaultId && state.snapshotLoaded) emitJoin();
   });

@@ -139,7 +139,7 @@ impl<A: Adapter> RoomOps for SocketIo<A> {
                     .is_some_and(|state| allowed.contains(&state.identity.session_id))
             });
             if !may_watch {
-                tracing::info!(sid = %socket.id, %room, "socket may no longer watch: disconnected");
+                tracing::info!(%room, "socket may no longer watch: disconnected");
                 socket.leave(room.clone());
                 if let Err(error) = socket.disconnect() {
                     tracing::debug!(%error, "socket was already gone");
@@ -150,7 +150,7 @@ impl<A: Adapter> RoomOps for SocketIo<A> {
                 continue;
             };
             if let Err(error) = socket.emit(event, payload) {
-                tracing::warn!(%error, sid = %socket.id, event,
+                tracing::warn!(%error, event,
                     "lagging socket disconnected; it will catch up by seq");
                 if let Err(error) = socket.disconnect() {
                     tracing::debug!(%error, "lagging socket was already gone");

@@ -174,13 +174,13 @@ pub enum SendFailure {
 }
 
 impl SendFailure {
-    pub fn log<A: Adapter>(&self, socket: &SocketRef<A>) {
+    pub fn log(&self) {
         match self {
             SendFailure::Closed => {
-                tracing::debug!(sid = %socket.id, "join not completed: the client disconnected");
+                tracing::debug!("join not completed: the client disconnected");
             }
             SendFailure::Stalled => {
-                tracing::info!(sid = %socket.id, "join not completed: the client stopped reading");
+                tracing::info!("join not completed: the client stopped reading");
             }
         }
     }

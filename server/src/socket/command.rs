@@ -116,7 +116,7 @@ impl<A: Adapter> Command<A> {
         let deadline = tokio::time::Instant::now() + CONNECT_LIMIT;
         while !self.socket.connected() {
             if tokio::time::Instant::now() >= deadline {
-                tracing::debug!(sid = %self.socket.id, "command from a socket that is not connected");
+                tracing::debug!("command from a socket that is not connected");
                 return false;
             }
             tokio::time::sleep(CONNECT_POLL).await;
@@ -189,6 +189,6 @@ fn send_ack<A: Adapter>(ack: AckSender<A>, body: &Value) {
 /// Emits to one socket; a failure only means the socket is going.
 pub fn emit<A: Adapter, T: Serialize + ?Sized>(socket: &SocketRef<A>, event: &str, data: &T) {
     if let Err(error) = socket.emit(event, data) {
-        tracing::debug!(%error, sid = %socket.id, event, "could not emit to a socket");
+        tracing::debug!(%error, event, "could not emit to a socket");
     }
 }

@@ -1,6 +1,7 @@
 //! The handshake: a connect middleware that accepts a socket only with a
 //! live session, and sets it up before the client hears it is connected.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -11,7 +12,7 @@ use syncscript_protocol::{ErrorCode, session_room, user_room};
 use crate::auth;
 use crate::error::AppError;
 use crate::fanout::identity::{Identity, SocketState};
-use crate::limits::CommandBudget;
+use crate::limits::{CommandBudget, client_address};
 use crate::socket::{Shared, commands};
 
 /// The handshake's refusal; its `Display` is what the client's
@@ -51,11 +52,8 @@ pub async fn authenticate<A: Adapter>(
             }
         },
     };
-    let https = auth::over_https(
-        headers,
-        auth::peer(&socket.req_parts().extensions),
-        &core.config,
-    );
+    let peer = auth::peer(&socket.req_parts().extensions);
+    let https = auth::over_https(headers, peer, &core.config);
     if via_cookie && auth::check_origin(headers, https, core.config.public_url.as_ref()).is_err() {
         return Err(unauthorized());
     }
@@ -80,10 +78,20 @@ pub async fn authenticate<A: Adapter>(
     // A logout that committed between the lookup and `accept` joining the
     // session's room has missed this socket: look again now that it is in.
     match auth::lookup_session(&core.db, &token).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(unauthorized()),
-        Err(error) => Err(internal(error)),
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(unauthorized()),
+        Err(error) => return Err(internal(error)),
     }
+    // From here on the session's polling and upgrade requests are served
+    // only from this client address (before the client hears its CONNECT
+    // answer, so before it can show anyone the socket's id).
+    let client = client_address(
+        peer.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+        headers,
+        &limits.trusted_proxies,
+    );
+    core.session_owners.bind(socket.id.to_string(), client);
+    Ok(())
 }
 
 /// Sets an accepted socket up: its state (the only place it is inserted),
@@ -103,6 +111,6 @@ fn accept<A: Adapter>(socket: &SocketRef<A>, state: Arc<SocketState>) {
 }
 
 /// Everything was set up by [`accept`] in the middleware.
-pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
-    tracing::debug!(sid = %socket.id, "socket connected");
+pub async fn on_connect<A: Adapter>(_socket: SocketRef<A>) {
+    tracing::debug!("socket connected");
 }

@@ -19,6 +19,7 @@ pub mod handshake;
 pub mod head_sweep;
 pub mod payload;
 pub mod presence;
+pub mod session_guard;
 
 use std::sync::{Arc, OnceLock};
 

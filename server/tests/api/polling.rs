@@ -51,6 +51,11 @@ impl PollingSocket {
         }
     }
 
+    /// The transport's URL, with its session id.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Sends `packets` in one request.
     pub async fn send(&self, packets: &[&str]) {
         let response = self

@@ -454,3 +454,41 @@ async fn invented_methods_and_paths_do_not_grow_the_metrics() {
         "hundreds of invented methods and paths add no series"
     );
 }
+
+/// Knowing a socket's id (its Engine.IO session id) from another client
+/// address gives nothing: the session's polling requests, reading its
+/// events or sending commands as its user, are refused from any address
+/// but the one that opened it, while its owner goes on as before.
+#[tokio::test]
+async fn a_polling_session_is_served_only_to_the_address_that_opened_it() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let team = app.team().await;
+    let v = &team.vault.id;
+    let http = http_client();
+    let mut victim = PollingSocket::connect(&http, &app.base, &team.owner.token).await;
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("a client on 127.0.0.2");
+    let join = format!("42{}", json!(["vault:join", {"vaultId": v, "since": 0}]));
+    let command = elsewhere
+        .post(victim.url())
+        .body(join.clone())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        command.status(),
+        StatusCode::FORBIDDEN,
+        "a command as the victim"
+    );
+    let poll = elsewhere.get(victim.url()).send().await.expect("sent");
+    assert_eq!(
+        poll.status(),
+        StatusCode::FORBIDDEN,
+        "a poll of the victim's events"
+    );
+    victim.send(&[&join]).await;
+    let joined = victim.wait_for("42[\"vault:joined\"").await;
+    assert!(joined.contains(v.as_str()), "{joined}");
+}

@@ -29,6 +29,7 @@ pub async fn disconnect<A: Adapter>(socket: SocketRef<A>, State(shared): State<S
     let Some(state) = shared.get() else {
         return;
     };
+    state.session_owners.release(&socket.id.to_string());
     for vault_id in vaults {
         state.fanout.request_presence(vault_id);
     }

@@ -37,11 +37,11 @@ pub async fn join<A: Adapter>(command: Command<A>, TryData(payload): TryData<Val
             // for room rather than lose the answer.
             match send_with_backpressure(&command.socket, signals::VAULT_JOINED, &joined).await {
                 Ok(()) => command.ok(&joined),
-                Err(failure) => failure.log(&command.socket),
+                Err(failure) => failure.log(),
             }
         }
         Err(JoinFailure::Refused(error)) => command.fail(&error, Told::EventAlways),
-        Err(JoinFailure::Gone(failure)) => failure.log(&command.socket),
+        Err(JoinFailure::Gone(failure)) => failure.log(),
     }
 }
 

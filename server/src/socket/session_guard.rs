@@ -1,0 +1,49 @@
+//! The HTTP middleware in front of the Socket.IO layer that keeps a
+//! session to the client address that opened it: a long-polling or
+//! upgrade request naming a session (`sid=`) from another address is
+//! refused before Engine.IO sees it. Knowing a socket's id (its Engine.IO
+//! session id, shown to its own client) must not let anyone read its
+//! events or send commands as its user.
+
+use std::net::IpAddr;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth;
+use crate::error::AppError;
+use crate::limits::client_address;
+use crate::state::AppState;
+
+/// Refuses, with `403 FORBIDDEN`, a Socket.IO request for a session opened
+/// from another client address (proxy-aware, as the rate limits count).
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let sid = request
+        .uri()
+        .path()
+        .starts_with("/socket.io")
+        .then(|| request.uri().query())
+        .flatten()
+        .and_then(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(name, _)| name == "sid")
+                .map(|(_, sid)| sid.into_owned())
+        });
+    if let Some(sid) = sid {
+        let peer = auth::peer(request.extensions()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let client = client_address(
+            peer,
+            request.headers(),
+            &state.config.limits.trusted_proxies,
+        );
+        if !state.session_owners.allows(&sid, client) {
+            tracing::info!(%client, "Socket.IO request for another address's session refused");
+            return AppError::Forbidden(
+                "This Socket.IO session was opened from another address".into(),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
