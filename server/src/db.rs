@@ -8,6 +8,7 @@
 //! differs (column types), which is why `migrations/sqlite` and
 //! `migrations/postgres` exist side by side with the same versions.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,8 @@ use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use sqlx_core::transaction::TransactionManager;
+
+use crate::domain::fold_email;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -290,9 +293,66 @@ pub async fn migrate(url: &str) -> anyhow::Result<()> {
     // `Send` check ("implementation of `Acquire` is not general enough");
     // `run_direct` is sqlx's own way around it, same locking and checks.
     let result = migrator.run_direct(None, &mut conn, false).await;
+    let result = match result {
+        Ok(()) => fold_emails(&mut conn).await,
+        Err(error) => Err(anyhow::Error::from(error).context("migrations failed")),
+    };
     let closed = conn.close().await;
-    result.context("migrations failed")?;
+    result?;
     closed.context("closing the migration connection")?;
+    Ok(())
+}
+
+/// Fills `users.email_folded` for the accounts that lack it and makes it
+/// unique. Two accounts whose e-mails differ only by case (possible on
+/// SQLite before, where `lower()` folds ASCII only) are never merged: the
+/// server refuses to start and names them, for an operator to decide.
+async fn fold_emails(conn: &mut AnyConnection) -> anyhow::Result<()> {
+    let (missing,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM users WHERE email_folded IS NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    if missing > 0 {
+        let users: Vec<(String, String)> = sqlx::query_as("SELECT id, email FROM users")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut accounts: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (id, email) in users {
+            accounts
+                .entry(fold_email(&email))
+                .or_default()
+                .push((id, email));
+        }
+        let collisions: Vec<String> = accounts
+            .values()
+            .filter(|same| same.len() > 1)
+            .map(|same| {
+                let named: Vec<String> = same
+                    .iter()
+                    .map(|(id, email)| format!("{email} ({id})"))
+                    .collect();
+                named.join(" and ")
+            })
+            .collect();
+        if !collisions.is_empty() {
+            anyhow::bail!(
+                "accounts whose e-mails differ only by case: {}; rename or merge them, \
+                 then start again",
+                collisions.join("; ")
+            );
+        }
+        for (folded, same) in &accounts {
+            for (id, _) in same {
+                sqlx::query("UPDATE users SET email_folded = $1 WHERE id = $2")
+                    .bind(folded)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS users_email_folded ON users (email_folded)")
+        .await?;
     Ok(())
 }
 

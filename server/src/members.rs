@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
 use crate::db;
-use crate::domain::{UserId, VaultId};
+use crate::domain::{UserId, VaultId, fold_email};
 use crate::error::{AppError, Json, Path};
 use crate::events::Mutation;
 use crate::fanout::identity::SessionUser;
@@ -165,8 +165,8 @@ async fn add(
 ) -> Result<Member, AppError> {
     let mut mutation = Mutation::begin(state, id, user, Action::Manage).await?;
     let user: Option<(String, String, String)> =
-        sqlx::query_as("SELECT id, email, name FROM users WHERE lower(email) = lower($1)")
-            .bind(email.trim())
+        sqlx::query_as("SELECT id, email, name FROM users WHERE email_folded = $1")
+            .bind(fold_email(email))
             .fetch_optional(mutation.conn())
             .await?;
     let Some((user_id, email, name)) = user else {

@@ -15,7 +15,7 @@ use crate::auth::caller::{Authenticated, hash_token, new_token, over_https, peer
 use crate::auth::cookie;
 use crate::auth::password::{hash_password, stand_in_hash, verify_password};
 use crate::db;
-use crate::domain::{Email, Name};
+use crate::domain::{Email, Name, fold_email};
 use crate::error::{AppError, Json};
 use crate::limits::AuthAttempt;
 use crate::state::AppState;
@@ -84,17 +84,18 @@ pub async fn signup(
 
 async fn insert_user<'e>(
     db: impl Executor<'e, Database = Any>,
-    email: &str,
+    email: &Email,
     name: &str,
     password_hash: &str,
 ) -> Result<User, AppError> {
     let row: Result<UserRow, sqlx::Error> = sqlx::query_as(
-        r#"INSERT INTO users (id, email, name, password_hash, created_at)
-           VALUES ($1, $2, $3, $4, $5)
+        r#"INSERT INTO users (id, email, email_folded, name, password_hash, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
            RETURNING id, email, name, created_at"#,
     )
     .bind(db::new_id())
-    .bind(email)
+    .bind(&**email)
+    .bind(email.folded())
     .bind(name)
     .bind(password_hash)
     .bind(db::now())
@@ -128,9 +129,9 @@ pub async fn login(
 ) -> Result<impl IntoResponse, AppError> {
     let found: Option<(String, String, String, String, String)> = sqlx::query_as(
         r#"SELECT id, email, name, created_at, password_hash FROM users
-           WHERE lower(email) = lower($1)"#,
+           WHERE email_folded = $1"#,
     )
-    .bind(input.email.trim())
+    .bind(fold_email(&input.email))
     .fetch_optional(&state.db)
     .await?;
     let denied = || AppError::Unauthorized("Invalid email or password".into());

@@ -10,4 +10,4 @@ mod text;
 
 pub use ids::{SourceId, UserId, VaultId};
 pub use since::{SINCE_RULE, Since};
-pub use text::{Email, FileUrl, Name, Title};
+pub use text::{Email, FileUrl, Name, Title, fold_email};

@@ -58,6 +58,15 @@ impl Name {
     }
 }
 
+/// An e-mail as accounts are told apart: trimmed and case-folded (Unicode
+/// full case folding, so `Äda@example.org` and `äda@EXAMPLE.org` are one
+/// account on every backend, which SQL's `lower()` is not on SQLite).
+pub fn fold_email(raw: &str) -> String {
+    icu_casemap::CaseMapper::new()
+        .fold_string(raw.trim())
+        .to_string()
+}
+
 /// An email address: at most 254 bytes once trimmed, no white space,
 /// `local@domain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +85,11 @@ impl Email {
         } else {
             Err(AppError::validation("email", "must be an email address"))
         }
+    }
+
+    /// The e-mail as accounts are told apart ([`fold_email`]).
+    pub fn folded(&self) -> String {
+        fold_email(&self.0)
     }
 }
 
@@ -119,5 +133,14 @@ mod tests {
         assert!(Name::parse("name", "  ").is_err());
         assert!(Name::parse("name", &"x".repeat(201)).is_err());
         assert_eq!(&*Name::parse("name", " Ada ").unwrap(), "Ada");
+    }
+
+    #[test]
+    fn emails_fold_beyond_ascii() {
+        assert_eq!(fold_email(" Äda@Example.ORG "), "äda@example.org");
+        assert_eq!(fold_email("äda@example.org"), fold_email("ÄDA@EXAMPLE.ORG"));
+        assert_eq!(fold_email("Straße@x.de"), fold_email("STRASSE@x.de"));
+        let email = Email::parse("Ωmega@x.org").unwrap();
+        assert_eq!(email.folded(), "ωmega@x.org");
     }
 }

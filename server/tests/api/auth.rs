@@ -4,9 +4,10 @@
 use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use sqlx::Connection;
 
 use syncscript_testkit::on_both_backends;
-use syncscript_testkit::{Backend, PASSWORD, TestApp};
+use syncscript_testkit::{Backend, PASSWORD, TestApp, TestDatabase};
 
 on_both_backends!(
     signup_login_me_logout,
@@ -14,6 +15,8 @@ on_both_backends!(
     signup_can_be_disabled,
     expired_and_revoked_sessions_are_refused,
     cookie_sessions_work_and_foreign_origins_are_refused,
+    look_alike_emails_are_one_account,
+    colliding_accounts_stop_the_migration_until_resolved,
 );
 
 async fn signup_login_me_logout(backend: Backend) {
@@ -341,4 +344,90 @@ async fn cookie_sessions_work_and_foreign_origins_are_refused(backend: Backend) 
         StatusCode::FORBIDDEN,
         "a foreign page cannot log the user out"
     );
+}
+
+/// E-mails are one account per Unicode case folding on both backends:
+/// SQLite's `lower()` folds ASCII only, so `Äda@` and `äda@` used to be
+/// two accounts there (and one on PostgreSQL).
+async fn look_alike_emails_are_one_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let anonymous = app.anonymous();
+    let signup = |email: &str| {
+        anonymous.signup(json!({"email": email, "name": "Ada", "password": PASSWORD}))
+    };
+    let (status, body) = signup("Äda@example.org").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for look_alike in ["äda@example.org", "ÄDA@EXAMPLE.ORG"] {
+        let (status, body) = signup(look_alike).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{look_alike}: {body}");
+    }
+    let (status, login) = app
+        .anonymous()
+        .login(json!({"email": "äDA@example.org", "password": PASSWORD}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    assert_eq!(login["user"]["email"], "Äda@example.org", "as signed up");
+    let owner = app.register("owner").await;
+    let vault = app.create_vault(&owner, "Lab").await;
+    let (status, added) = app
+        .as_user(&owner)
+        .add_member(
+            &vault.id,
+            json!({"email": "äda@EXAMPLE.org", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["member"]["userId"], login["user"]["id"]);
+}
+
+/// Two accounts whose e-mails differ only by case, left by the old rule
+/// (`Straße` and `STRASSE` fold alike but are distinct for `lower()` on both
+/// backends), stop the migration with a message that names them, and are
+/// never merged; once one is renamed, the migration goes through.
+async fn colliding_accounts_stop_the_migration_until_resolved(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    syncscript::db::migrate(&database.url)
+        .await
+        .expect("fresh migration");
+    let mut conn = sqlx::AnyConnection::connect(&database.existing_url())
+        .await
+        .expect("connect");
+    for (id, email) in [
+        ("u-1", "Straße@example.org"),
+        ("u-2", "STRASSE@example.org"),
+    ] {
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, 'x', 'x', 'x')",
+        )
+        .bind(id)
+        .bind(email)
+        .execute(&mut conn)
+        .await
+        .expect("an account from before the rule");
+    }
+    let refused = syncscript::db::migrate(&database.url)
+        .await
+        .expect_err("the collision stops the migration");
+    let message = format!("{refused:#}");
+    for named in ["Straße@example.org (u-1)", "STRASSE@example.org (u-2)"] {
+        assert!(message.contains(named), "{message}");
+    }
+    let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(accounts, 2, "nothing merged");
+    sqlx::query("UPDATE users SET email = 'strasse.two@example.org' WHERE id = 'u-2'")
+        .execute(&mut conn)
+        .await
+        .expect("renamed");
+    syncscript::db::migrate(&database.url)
+        .await
+        .expect("resolved: the migration goes through");
+    let (folded,): (String,) = sqlx::query_as("SELECT email_folded FROM users WHERE id = 'u-1'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("folded");
+    assert_eq!(folded, "strasse@example.org");
+    conn.close().await.ok();
 }
