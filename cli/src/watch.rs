@@ -116,6 +116,11 @@ impl Watcher {
                     rejoin.since
                 );
             }
+            Update::GaveUp(rejoin) => bail!(
+                "events after seq {} could not be caught up in {} rejoins",
+                rejoin.since,
+                rejoin.attempt - 1
+            ),
             Update::Received { .. } | Update::Foreign { .. } => {}
             Update::Socket(item) => return self.on_socket(item),
         }

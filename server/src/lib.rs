@@ -105,7 +105,7 @@ pub async fn app(
         ))
         .layer(
             TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
-                tracing::info_span!("request", %node, method = %request.method(), uri = %request.uri())
+                tracing::info_span!("request", %node, method = %request.method(), path = %request.uri().path())
             }),
         )
         .with_state(state.clone());

@@ -140,7 +140,6 @@ pub async fn add_member(
 ) -> Result<Response, AppError> {
     let id = VaultId::parse(&id)?;
     let role = parse_requested_role(&input.role)?;
-    state.member_additions.attempt(&session.user.id)?;
     let user = &session.user;
     let answer = idempotency::run(
         &state,
@@ -149,7 +148,12 @@ pub async fn add_member(
         Operation::MemberAdd,
         &id,
         &input,
-        |claim| add(&state, user, &id, &input.email, role, claim),
+        // Counted only when the addition runs: a retry answered from its
+        // key is not another addition.
+        |claim| async {
+            state.member_additions.attempt(&user.id)?;
+            add(&state, user, &id, &input.email, role, claim).await
+        },
     )
     .await?;
     Ok(answer.respond(StatusCode::CREATED, |member| MemberResponse { member }))

@@ -147,8 +147,13 @@ async fn insert_vault(
     .execute(&mut *tx)
     .await?;
     let vault = Vault::from(vault);
-    if let Some(binding) = claim.map(|claim| claim.bind(&vault)).transpose()? {
-        idempotency::store(&mut tx, &binding).await?;
+    if let Some(binding) = claim.map(|claim| claim.bind(&vault)).transpose()?
+        && let Err(error) = idempotency::store(&mut tx, &binding).await
+    {
+        // The key was bound by a racing request: a refusal, rolled back
+        // rather than dropped (see `db::Tx`).
+        tx.rollback().await;
+        return Err(error);
     }
     tx.commit().await?;
     Ok(vault)

@@ -38,11 +38,20 @@ pub enum Update {
     },
     /// The vault stayed behind: it was rejoined from `since`.
     Rejoined(Rejoin),
+    /// The vault stayed behind through [`MAX_REJOINS`] rejoins (they are
+    /// refused, or the missing events never come): it is no longer
+    /// followed, and the application decides what to do (reload, or stop).
+    GaveUp(Rejoin),
     /// Anything else the socket reported: the connection's state, joins
     /// (`vault:joined`), `vault:removed` (the vault is no longer followed),
     /// presence, errors.
     Socket(Incoming),
 }
+
+/// Rejoins of one gap before a [`Follow`] gives the vault up: a rejoin that
+/// is refused (the vault was deleted, or the user removed, while events
+/// were held back) would otherwise be sent again every gap wait, forever.
+pub const MAX_REJOINS: u32 = 10;
 
 /// A [`Follower`] over a [`SocketClient`].
 pub struct Follow {
@@ -113,8 +122,13 @@ impl Follow {
                 item = self.incoming.recv() => self.take(item?, Instant::now()),
                 () = sleep_until(wake), if wake.is_some() => {
                     for rejoin in self.follower.due(Instant::now()) {
-                        self.socket.join(&rejoin.vault_id, rejoin.since);
-                        self.updates.push_back(Update::Rejoined(rejoin));
+                        if rejoin.attempt > MAX_REJOINS {
+                            self.unfollow(&rejoin.vault_id);
+                            self.updates.push_back(Update::GaveUp(rejoin));
+                        } else {
+                            self.socket.join(&rejoin.vault_id, rejoin.since);
+                            self.updates.push_back(Update::Rejoined(rejoin));
+                        }
                     }
                 }
             }

@@ -31,7 +31,7 @@ use syncscript_protocol::{Head, Joined};
 use tokio::time::Instant;
 
 use crate::sequencer::{Offered, Sequenced, Sequencer};
-pub use follow::{Follow, Update};
+pub use follow::{Follow, MAX_REJOINS, Update};
 
 /// How long a vault may stay behind before it is rejoined: long enough for
 /// an event still on its way from another node to arrive.

@@ -34,12 +34,16 @@ pub struct Authenticated {
 }
 
 /// The session token of a request: the bearer token if there is one, else
-/// the session cookie; the flag says whether it came from the cookie. A
-/// request with more than one session cookie is refused: browsers send
-/// every cookie of the host whatever port set it, so another site on the
-/// same host can plant its own for a narrower path, and the server must
-/// not pick one of them.
-pub fn token_from_headers(headers: &HeaderMap) -> Result<Option<(String, bool)>, AppError> {
+/// the session cookie; the flag says whether it came from the cookie. Over
+/// https only the `__Host-` cookie counts (a plain one may have been set by
+/// any site of the host, over http too). A request with more than one
+/// session cookie is refused: browsers send every cookie of the host
+/// whatever port set it, so another site on the same host can plant its
+/// own for a narrower path, and the server must not pick one of them.
+pub fn token_from_headers(
+    headers: &HeaderMap,
+    https: bool,
+) -> Result<Option<(String, bool)>, AppError> {
     if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let bearer = value
             .trim()
@@ -54,7 +58,7 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<Option<(String, bool)>,
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .filter(|c| matches!(c.name(), SESSION_COOKIE | SECURE_SESSION_COOKIE));
+        .filter(|c| c.name() == SECURE_SESSION_COOKIE || (!https && c.name() == SESSION_COOKIE));
     let Some(first) = sessions.next() else {
         return Ok(None);
     };
@@ -66,7 +70,7 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<Option<(String, bool)>,
 
 /// The message of a request refused for carrying several session cookies.
 pub const SEVERAL_SESSION_COOKIES: &str = "More than one session cookie was sent (another site on \
-     this host may have set one): log out, clear this site's cookies and log in again";
+     this host may have set one): clear this site's cookies and log in again";
 
 /// The TCP peer of a request, as the accept loop recorded it.
 pub fn peer(extensions: &Extensions) -> Option<IpAddr> {
@@ -162,14 +166,14 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Authenticated, AppError> {
-        let (token, via_cookie) = token_from_headers(&parts.headers)?
+        let https = over_https(&parts.headers, peer(&parts.extensions), &state.config);
+        let (token, via_cookie) = token_from_headers(&parts.headers, https)?
             .ok_or_else(|| AppError::Unauthorized("Authentication required".into()))?;
         let (session_id, user) = lookup_session(&state.db, &token)
             .await?
             .ok_or_else(|| AppError::Unauthorized("Invalid or expired session".into()))?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if via_cookie && !safe {
-            let https = over_https(&parts.headers, peer(&parts.extensions), &state.config);
             check_origin(&parts.headers, https, state.config.public_url.as_ref())?;
         }
         Ok(Authenticated {
@@ -203,7 +207,8 @@ mod tests {
 
     #[test]
     fn bearer_wins_over_cookie() {
-        let token = |pairs: &[(&'static str, &str)]| token_from_headers(&headers(pairs)).unwrap();
+        let token =
+            |pairs: &[(&'static str, &str)]| token_from_headers(&headers(pairs), false).unwrap();
         let both = [
             ("authorization", "Bearer abc"),
             ("cookie", "syncscript_session=xyz"),
@@ -213,6 +218,18 @@ mod tests {
         assert_eq!(token(&cookie), Some(("xyz".into(), true)));
         let secure = [("cookie", "__Host-syncscript_session=xyz")];
         assert_eq!(token(&secure), Some(("xyz".into(), true)));
+        let over_https =
+            |pairs: &[(&'static str, &str)]| token_from_headers(&headers(pairs), true).unwrap();
+        assert_eq!(
+            over_https(&cookie),
+            None,
+            "over https a plain cookie is not read"
+        );
+        let both = [(
+            "cookie",
+            "syncscript_session=planted; __Host-syncscript_session=xyz",
+        )];
+        assert_eq!(over_https(&both), Some(("xyz".into(), true)));
         assert_eq!(token(&[("cookie", "a=1")]), None);
         assert_eq!(token(&[("authorization", "Basic x")]), None);
     }
@@ -223,7 +240,7 @@ mod tests {
             "syncscript_session=bogus; syncscript_session=xyz",
             "__Host-syncscript_session=xyz; syncscript_session=planted",
         ] {
-            let error = token_from_headers(&headers(&[("cookie", cookies)])).unwrap_err();
+            let error = token_from_headers(&headers(&[("cookie", cookies)]), false).unwrap_err();
             assert_eq!(error.to_string(), SEVERAL_SESSION_COOKIES, "{cookies}");
         }
         let split = headers(&[
@@ -231,9 +248,14 @@ mod tests {
             ("cookie", "syncscript_session=xyz"),
         ]);
         assert!(
-            token_from_headers(&split).is_err(),
+            token_from_headers(&split, false).is_err(),
             "over two Cookie headers too"
         );
+        let twice = headers(&[(
+            "cookie",
+            "__Host-syncscript_session=a; __Host-syncscript_session=b",
+        )]);
+        assert!(token_from_headers(&twice, true).is_err());
     }
 
     #[test]

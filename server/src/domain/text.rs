@@ -58,13 +58,16 @@ impl Name {
     }
 }
 
-/// An e-mail as accounts are told apart: trimmed and case-folded (Unicode
-/// full case folding, so `Äda@example.org` and `äda@EXAMPLE.org` are one
-/// account on every backend, which SQL's `lower()` is not on SQLite).
+/// An e-mail as accounts are told apart: trimmed, composed (NFC, so that
+/// `Ä` typed as one character or as `A` and a combining diaeresis is the
+/// same) and case-folded (Unicode full case folding, so `Äda@example.org`
+/// and `äda@EXAMPLE.org` are one account on every backend, which SQL's
+/// `lower()` is not on SQLite), then composed again.
 pub fn fold_email(raw: &str) -> String {
-    icu_casemap::CaseMapper::new()
-        .fold_string(raw.trim())
-        .to_string()
+    let nfc = icu_normalizer::ComposingNormalizer::new_nfc();
+    let composed = nfc.normalize(raw.trim());
+    let folded = icu_casemap::CaseMapper::new().fold_string(&composed);
+    nfc.normalize(&folded).to_string()
 }
 
 /// An email address: at most 254 bytes once trimmed, no white space,
@@ -140,6 +143,11 @@ mod tests {
         assert_eq!(fold_email(" Äda@Example.ORG "), "äda@example.org");
         assert_eq!(fold_email("äda@example.org"), fold_email("ÄDA@EXAMPLE.ORG"));
         assert_eq!(fold_email("Straße@x.de"), fold_email("STRASSE@x.de"));
+        assert_eq!(
+            fold_email("A\u{308}da@example.org"),
+            fold_email("Äda@example.org"),
+            "decomposed and composed"
+        );
         let email = Email::parse("Ωmega@x.org").unwrap();
         assert_eq!(email.folded(), "ωmega@x.org");
     }

@@ -41,9 +41,11 @@ pub async fn authenticate<A: Adapter>(
     let from_auth = auth
         .ok()
         .and_then(|auth| auth.get("token")?.as_str().map(str::to_owned));
+    let peer = auth::peer(&socket.req_parts().extensions);
+    let https = auth::over_https(headers, peer, &core.config);
     let (token, via_cookie) = match from_auth {
         Some(token) => (token, false),
-        None => match auth::token_from_headers(headers) {
+        None => match auth::token_from_headers(headers, https) {
             Ok(Some(found)) => found,
             Ok(None) => return Err(unauthorized()),
             Err(error) => {
@@ -52,8 +54,6 @@ pub async fn authenticate<A: Adapter>(
             }
         },
     };
-    let peer = auth::peer(&socket.req_parts().extensions);
-    let https = auth::over_https(headers, peer, &core.config);
     if via_cookie && auth::check_origin(headers, https, core.config.public_url.as_ref()).is_err() {
         return Err(unauthorized());
     }

@@ -25,11 +25,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         .starts_with("/socket.io")
         .then(|| request.uri().query())
         .flatten()
-        .and_then(|query| {
-            url::form_urlencoded::parse(query.as_bytes())
-                .find(|(name, _)| name == "sid")
-                .map(|(_, sid)| sid.into_owned())
-        });
+        .and_then(engine_sid)
+        .map(str::to_owned);
     if let Some(sid) = sid {
         let peer = auth::peer(request.extensions()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let client = client_address(
@@ -46,4 +43,27 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         }
     }
     next.run(request).await
+}
+
+/// The session a query names, read exactly as engineioxide reads it (the
+/// first raw `sid=` pair, undecoded), so that no other spelling of the
+/// query (a bare `sid`, a percent-encoded name, a second `sid`) can make
+/// this check look at another session than the one Engine.IO serves.
+fn engine_sid(query: &str) -> Option<&str> {
+    query.split('&').find_map(|pair| pair.strip_prefix("sid="))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sid_is_the_one_engineio_serves() {
+        let query = |q| engine_sid(q);
+        assert_eq!(query("EIO=4&transport=polling&sid=abc"), Some("abc"));
+        assert_eq!(query("EIO=4&sid&sid=abc"), Some("abc"));
+        assert_eq!(query("EIO=4&s%69d=x&sid=abc"), Some("abc"));
+        assert_eq!(query("sid=abc&sid=other"), Some("abc"));
+        assert_eq!(query("EIO=4&transport=polling"), None);
+    }
 }

@@ -122,6 +122,19 @@ async fn a_login_over_https_sets_a_host_prefixed_secure_cookie() {
         .await
         .expect("me sent");
     assert_eq!(me.status(), StatusCode::OK, "the prefixed cookie is read");
+    let token = pair.split_once('=').expect("name=value").1;
+    let plain = behind_proxy
+        .request(Method::GET, "/api/me", None)
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("syncscript_session={token}"))
+        .send()
+        .await
+        .expect("me sent");
+    assert_eq!(
+        plain.status(),
+        StatusCode::UNAUTHORIZED,
+        "over https a plain cookie, which any site of the host can set, is not read"
+    );
 
     let direct = TestApp::spawn(Backend::Sqlite).await;
     direct.signup("ada@test.dev", "Ada").await;
@@ -214,7 +227,10 @@ async fn the_origin_check_uses_the_scheme_the_server_is_reached_by() {
     let create = |origin: String| {
         behind_proxy
             .request(Method::POST, "/api/vaults", None)
-            .header("cookie", format!("syncscript_session={}", user.token))
+            .header(
+                "cookie",
+                format!("__Host-syncscript_session={}", user.token),
+            )
             .header("x-forwarded-proto", "https")
             .header("origin", origin)
             .json(&json!({"name": "Reading"}))
@@ -488,6 +504,25 @@ async fn a_polling_session_is_served_only_to_the_address_that_opened_it() {
         StatusCode::FORBIDDEN,
         "a poll of the victim's events"
     );
+    // Other spellings of the query name the same session for Engine.IO,
+    // and for the check too.
+    let sid = victim
+        .url()
+        .rsplit("sid=")
+        .next()
+        .expect("the session id")
+        .to_owned();
+    for query in [
+        format!("EIO=4&transport=polling&sid&sid={sid}"),
+        format!("EIO=4&transport=polling&s%69d=x&sid={sid}"),
+    ] {
+        let poll = elsewhere
+            .get(format!("{}/socket.io/?{query}", app.base))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(poll.status(), StatusCode::FORBIDDEN, "{query}");
+    }
     victim.send(&[&join]).await;
     let joined = victim.wait_for("42[\"vault:joined\"").await;
     assert!(joined.contains(v.as_str()), "{joined}");

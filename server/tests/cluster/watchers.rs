@@ -124,6 +124,7 @@ fn record(view: &mut View, vault: &str, update: Update) {
             view.foreign
                 .push(format!("{} {vault_id} {}", event.name, event.seq));
         }
+        Update::GaveUp(rejoin) => view.refusals.push(format!("gave up after {rejoin:?}")),
         Update::Socket(Incoming::Joined(_)) => view.joins += 1,
         Update::Socket(Incoming::Error(detail)) => {
             view.refusals.push(detail.code.as_str().to_owned());

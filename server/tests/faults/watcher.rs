@@ -127,6 +127,7 @@ fn record(view: &mut View, vault: &str, update: Update) {
                 .push(format!("foreign {} {vault_id} {}", event.name, event.seq));
         }
         Update::Resync(_) => view.resyncs += 1,
+        Update::GaveUp(rejoin) => view.errors.push(format!("gave up after {rejoin:?}")),
         Update::Socket(Incoming::Joined(_)) => view.joins += 1,
         Update::Socket(Incoming::Error(detail)) => {
             view.errors
