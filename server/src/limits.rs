@@ -10,8 +10,8 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
@@ -19,78 +19,76 @@ use ipnet::IpNet;
 use crate::config::Limits;
 use crate::error::AppError;
 
-/// Client addresses the auth limiter tracks before it forgets the idle ones.
-const TRACKED_ADDRESSES: usize = 10_000;
+/// Keys a per-key limit tracks before it forgets the idle ones.
+const TRACKED_KEYS: usize = 10_000;
+
+/// A per-minute limit per key (off when no rate is set): over it, 429
+/// `RATE_LIMITED` with `Retry-After`.
+struct PerKey<K: std::hash::Hash + Eq + Clone>(Option<DefaultKeyedRateLimiter<K>>);
+
+impl<K: std::hash::Hash + Eq + Clone> PerKey<K> {
+    fn per_minute(rate: Option<NonZeroU32>) -> PerKey<K> {
+        PerKey(rate.map(|rate| RateLimiter::keyed(Quota::per_minute(rate))))
+    }
+
+    /// Counts one `what` for `key`; refused with "`what`; retry in N s"
+    /// over the limit.
+    fn count(&self, key: &K, what: &str) -> Result<(), AppError> {
+        let Some(limiter) = &self.0 else {
+            return Ok(());
+        };
+        if limiter.len() > TRACKED_KEYS {
+            limiter.retain_recent();
+        }
+        limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            AppError::RateLimited {
+                message: format!("{what}; retry in {seconds} s"),
+                retry_after: Some(seconds),
+            }
+        })
+    }
+}
 
 /// The login and signup limiter, keyed by client address.
 pub struct AuthLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limit: PerKey<IpAddr>,
     trusted_proxies: Vec<IpNet>,
 }
 
 impl AuthLimiter {
     pub fn new(limits: &Limits) -> AuthLimiter {
         AuthLimiter {
-            limiter: limits
-                .auth_rate_per_minute
-                .map(|rate| RateLimiter::keyed(Quota::per_minute(rate))),
+            limit: PerKey::per_minute(limits.auth_rate_per_minute),
             trusted_proxies: limits.trusted_proxies.clone(),
         }
     }
-
-    /// Counts one attempt from `client`; 429 with the wait when it is over
-    /// the limit.
-    fn attempt(&self, client: IpAddr) -> Result<(), AppError> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(());
-        };
-        if limiter.len() > TRACKED_ADDRESSES {
-            limiter.retain_recent();
-        }
-        limiter
-            .check_key(&client)
-            .map_err(|not_until| refused("Too many attempts", not_until))
-    }
 }
-
-/// 429 `RATE_LIMITED` with the whole seconds to wait as `Retry-After`.
-fn refused(what: &str, not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> AppError {
-    let wait = not_until.wait_time_from(DefaultClock::default().now());
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    AppError::RateLimited {
-        message: format!("{what}; retry in {seconds} s"),
-        retry_after: Some(seconds),
-    }
-}
-
-/// Users the member-additions limiter tracks before it forgets the idle ones.
-const TRACKED_USERS: usize = 10_000;
 
 /// The member-additions limiter, keyed by the adding user's id.
-pub struct MemberAdditions(Option<DefaultKeyedRateLimiter<String>>);
+pub struct MemberAdditions(PerKey<String>);
 
 impl MemberAdditions {
     pub fn new(limits: &Limits) -> MemberAdditions {
-        MemberAdditions(
-            limits
-                .member_additions_per_minute
-                .map(|rate| RateLimiter::keyed(Quota::per_minute(rate))),
-        )
+        MemberAdditions(PerKey::per_minute(limits.member_additions_per_minute))
     }
 
     /// Counts one member addition by `user_id`; 429 with the wait when it
     /// is over the limit.
     pub fn attempt(&self, user_id: &str) -> Result<(), AppError> {
-        let Some(limiter) = &self.0 else {
-            return Ok(());
-        };
-        if limiter.len() > TRACKED_USERS {
-            limiter.retain_recent();
-        }
-        limiter
-            .check_key(&user_id.to_owned())
-            .map_err(|not_until| refused("Too many members added", not_until))
+        self.0.count(&user_id.to_owned(), "Too many members added")
     }
+}
+
+/// The client address of a request, from its parts: the TCP peer the
+/// accept loop recorded, read through trusted proxies as
+/// [`client_address`] does.
+pub fn request_client(extensions: &Extensions, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+    client_address(peer, headers, trusted)
 }
 
 /// The address a request comes from: the TCP peer, or, when the peer is a
@@ -146,12 +144,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<AuthAttempt, AppError> {
         let limiter = Arc::<AuthLimiter>::from_ref(state);
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        let client = client_address(peer, &parts.headers, &limiter.trusted_proxies);
-        limiter.attempt(limit_key(client))?;
+        let client = request_client(&parts.extensions, &parts.headers, &limiter.trusted_proxies);
+        limiter
+            .limit
+            .count(&limit_key(client), "Too many attempts")?;
         Ok(AuthAttempt)
     }
 }

@@ -68,6 +68,7 @@ pub struct Replayed {
 /// head.
 pub async fn catch_up<A: Adapter>(
     socket: &SocketRef<A>,
+    me: &SocketState,
     state: &AppState,
     vault_id: &str,
     since: i64,
@@ -83,7 +84,7 @@ pub async fn catch_up<A: Adapter>(
         return Ok(None);
     }
     let sent = state.fanout.lines.sent_through(vault_id, head);
-    let events = replay(socket, state, vault_id, since, sent, Pace::Backpressure).await?;
+    let events = replay(socket, me, state, vault_id, since, sent, Pace::Backpressure).await?;
     Ok(Some(Replayed {
         cursor: sent.max(since),
         events,
@@ -103,6 +104,7 @@ pub enum Pace {
 /// many.
 pub async fn replay<A: Adapter>(
     socket: &SocketRef<A>,
+    me: &SocketState,
     state: &AppState,
     vault_id: &str,
     from: i64,
@@ -116,7 +118,7 @@ pub async fn replay<A: Adapter>(
         let Some(last) = page.last() else { break };
         cursor = last.seq;
         for event in page {
-            send_replayed(socket, vault_id, &event.name, &event.payload, pace).await?;
+            send_replayed(socket, me, vault_id, &event.name, &event.payload, pace).await?;
             sent += 1;
         }
     }
@@ -129,15 +131,13 @@ pub async fn replay<A: Adapter>(
 /// looked at again after every wait for buffer space.
 async fn send_replayed<A: Adapter>(
     socket: &SocketRef<A>,
+    me: &SocketState,
     vault_id: &str,
     event: &str,
     payload: &Value,
     pace: Pace,
 ) -> Result<(), JoinFailure> {
     let joining = joining_room(vault_id);
-    let Some(me) = SocketState::of(socket) else {
-        return Err(SendFailure::Closed.into());
-    };
     let deadline = tokio::time::Instant::now() + STALL_LIMIT;
     loop {
         let sent = {

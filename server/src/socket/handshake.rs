@@ -1,7 +1,6 @@
 //! The handshake: a connect middleware that accepts a socket only with a
 //! live session, and sets it up before the client hears it is connected.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -12,7 +11,7 @@ use syncscript_protocol::{ErrorCode, session_room, user_room};
 use crate::auth;
 use crate::error::AppError;
 use crate::fanout::identity::{Identity, SocketState};
-use crate::limits::{CommandBudget, client_address};
+use crate::limits::{CommandBudget, request_client};
 use crate::socket::{Shared, commands};
 
 /// The handshake's refusal; its `Display` is what the client's
@@ -85,8 +84,8 @@ pub async fn authenticate<A: Adapter>(
     // From here on the session's polling and upgrade requests are served
     // only from this client address (before the client hears its CONNECT
     // answer, so before it can show anyone the socket's id).
-    let client = client_address(
-        peer.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+    let client = request_client(
+        &socket.req_parts().extensions,
         headers,
         &limits.trusted_proxies,
     );

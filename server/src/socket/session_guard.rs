@@ -5,15 +5,12 @@
 //! session id, shown to its own client) must not let anyone read its
 //! events or send commands as its user.
 
-use std::net::IpAddr;
-
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth;
 use crate::error::AppError;
-use crate::limits::client_address;
+use crate::limits::request_client;
 use crate::state::AppState;
 
 /// Refuses, with `403 FORBIDDEN`, a Socket.IO request for a session opened
@@ -28,9 +25,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(engine_sid)
         .map(str::to_owned);
     if let Some(sid) = sid {
-        let peer = auth::peer(request.extensions()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let client = client_address(
-            peer,
+        let client = request_client(
+            request.extensions(),
             request.headers(),
             &state.config.limits.trusted_proxies,
         );

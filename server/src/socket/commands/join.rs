@@ -10,6 +10,7 @@ use syncscript_protocol::{Joined, signals, vault_room};
 
 use crate::domain::Since;
 use crate::error::AppError;
+use crate::fanout::identity::SocketState;
 use crate::fanout::names::{joining_room, watched_or_joining, watcher_room};
 use crate::permissions;
 use crate::socket::catch_up::{
@@ -83,13 +84,15 @@ async fn join_vault<A: Adapter>(
     // from here on takes the socket out of it, and the catch-up stops.
     let joining = joining_room(&vault_id);
     socket.join(joining.clone());
-    let joined = checked_join(socket, state, &vault_id, &user_id, since.map(Since::get)).await;
+    let since = since.map(Since::get);
+    let joined = checked_join(socket, &command.me, state, &vault_id, &user_id, since).await;
     socket.leave(joining);
     joined
 }
 
 async fn checked_join<A: Adapter>(
     socket: &SocketRef<A>,
+    me: &SocketState,
     state: &AppState,
     vault_id: &str,
     user_id: &str,
@@ -100,7 +103,7 @@ async fn checked_join<A: Adapter>(
         .await?
         .ok_or_else(access_denied)?;
     let replayed = match since {
-        Some(since) => catch_up(socket, state, &vault_id, since, head).await?,
+        Some(since) => catch_up(socket, me, state, &vault_id, since, head).await?,
         None => None,
     };
     let hold = match replayed {
@@ -136,6 +139,7 @@ async fn checked_join<A: Adapter>(
         if let (Some(hold), Some(replayed)) = (&hold, replayed) {
             let tail = replay(
                 socket,
+                me,
                 state,
                 &vault_id,
                 replayed.cursor,
